@@ -1,0 +1,545 @@
+// The runbook command line: list, show, check, run, resume, history, log, audit verify.
+#include "bindings/cli/commands.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cxxopts.hpp>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "bindings/loader.hpp"
+#include "bindings/open_all.hpp"
+#include "engine/audit/log.hpp"
+#include "engine/error.hpp"
+#include "engine/run/catalog.hpp"
+#include "engine/run/confirm.hpp"
+#include "engine/run/executor.hpp"
+#include "engine/run/journal.hpp"
+#include "engine/run/params.hpp"
+#include "engine/run/reporter.hpp"
+#include "engine/run/state.hpp"
+#include "engine/util/duration.hpp"
+#include "engine/util/text.hpp"
+
+namespace rb::cli {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* k_overview = R"(runbook — run PostgreSQL operations as audited, resumable Lua runbooks.
+
+Usage: runbook <command> [options]
+
+Commands:
+  list                     list the runbooks on the search path
+  show NAME                show a runbook's params, phases and steps (--format text|json)
+  check [PATH...]          load and validate runbooks; errors name the file and line
+  run NAME                 run a runbook (--param k=v, --dry-run, --yes, --reason, --json)
+  resume RUN               continue an interrupted run from its first unfinished step
+  history [NAME]           list past runs and how they ended
+  log RUN                  show every audit record of one run
+  audit verify [FILE]      check the audit log's hash chain; names the first broken record
+
+Runbooks are found in ./runbooks and in the directories of RUNBOOK_PATH (colon-separated);
+runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
+State (the audit log, audit.jsonl) lives in --state-dir, $RUNBOOK_STATE_DIR,
+$XDG_STATE_HOME/runbook or ~/.local/state/runbook.
+
+Exit codes: 0 succeeded, 1 run failed (rolled back), 2 usage or bad input,
+3 rollback failed, 75 locked by another run, 130 cancelled.
+
+'runbook <command> --help' describes a command's options.
+)";
+
+struct common {
+  std::optional<std::string> state_dir;
+  bool json = false;
+};
+
+/// Takes every --param/-p value out of argv (cxxopts would split them at commas).
+std::vector<std::string> take_params(std::vector<std::string>& args) {
+  std::vector<std::string> params, rest;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--param" || a == "-p") {
+      if (i + 1 >= args.size()) throw error(error_kind::usage, a + " needs a value: --param name=value");
+      params.push_back(args[++i]);
+    } else if (a.rfind("--param=", 0) == 0) {
+      params.push_back(a.substr(8));
+    } else {
+      rest.push_back(a);
+    }
+  }
+  args = std::move(rest);
+  return params;
+}
+
+/// A cxxopts parser for one subcommand, with the options every command shares.
+struct command_parser {
+  cxxopts::Options options;
+  std::vector<std::string> args;
+
+  command_parser(const std::string& name, const std::string& help, std::vector<std::string> a)
+      : options("runbook " + name, help), args(std::move(a)) {
+    options.add_options()("h,help", "show this help")(
+        "state-dir", "directory of the audit log (default: $RUNBOOK_STATE_DIR or ~/.local/state/runbook)",
+        cxxopts::value<std::string>());
+  }
+
+  cxxopts::ParseResult parse() {
+    std::vector<char*> argv;
+    std::string prog = options.program();
+    argv.push_back(prog.data());
+    for (auto& a : args) argv.push_back(a.data());
+    try {
+      return options.parse(static_cast<int>(argv.size()), argv.data());
+    } catch (const cxxopts::exceptions::exception& e) {
+      throw error(error_kind::usage, std::string(e.what()) + " (see '" + prog + " --help')");
+    }
+  }
+};
+
+std::optional<std::string> opt_string(const cxxopts::ParseResult& r, const char* name) {
+  if (r.count(name)) return r[name].as<std::string>();
+  return std::nullopt;
+}
+
+fs::path audit_file(const cxxopts::ParseResult& r) {
+  return run::audit_path(run::state_dir(opt_string(r, "state-dir")));
+}
+
+std::vector<fs::path> lib_dirs(const std::vector<fs::path>& dirs) {
+  std::vector<fs::path> out;
+  for (const auto& d : dirs) out.push_back(d / "lib");
+  return out;
+}
+
+/// Resolves NAME (or a path to a .lua file) and loads it.
+run::runbook_def load_named(lua::sandbox& sb, const std::vector<fs::path>& dirs, const std::string& name) {
+  std::error_code ec;
+  if (name.size() > 4 && name.substr(name.size() - 4) == ".lua" && fs::is_regular_file(name, ec))
+    return lua::load_runbook(sb, name, "");
+  fs::path file = run::require_runbook(dirs, name);
+  return lua::load_runbook(sb, file, name);
+}
+
+std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s + "  " : s + std::string(w - s.size(), ' '); }
+
+// ---- list ------------------------------------------------------------------------------
+
+int cmd_list(std::vector<std::string> args) {
+  command_parser p("list", "List the runbooks on the search path.", std::move(args));
+  p.options.add_options()("json", "print JSON");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  auto dirs = run::search_path();
+  auto entries = run::list_runbooks(dirs);
+  json out = json::array();
+  for (const auto& e : entries) {
+    json item = {{"name", e.name}, {"file", e.file.string()}};
+    try {
+      auto sb = lua::make_sandbox(lib_dirs(dirs));
+      auto def = lua::load_runbook(*sb, e.file, e.name);
+      item["title"] = def.title;
+      item["tags"] = def.tags;
+    } catch (const error& err) {
+      item["error"] = err.what();
+    }
+    out.push_back(item);
+  }
+  if (r.count("json")) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (entries.empty()) {
+    std::cout << "no runbooks found (looked in ./runbooks and RUNBOOK_PATH)\n";
+    return 0;
+  }
+  std::size_t w = 4;
+  for (const auto& e : entries) w = std::max(w, e.name.size());
+  for (const auto& item : out) {
+    std::cout << pad(item["name"].get<std::string>(), w + 2);
+    if (item.contains("error")) std::cout << "(broken: run 'runbook check " << item["file"].get<std::string>() << "')";
+    else std::cout << item["title"].get<std::string>();
+    if (item.contains("tags") && !item["tags"].empty()) {
+      std::vector<std::string> tags = item["tags"].get<std::vector<std::string>>();
+      std::cout << "  [" << join(tags, ", ") << "]";
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+// ---- show ------------------------------------------------------------------------------
+
+json step_json(const run::runbook_def& book, const run::phase_def& phase, const run::step_def& s) {
+  json j = {{"name", s.name}, {"source", s.where.str()}, {"verify", s.has_verify}, {"rollback", s.has_rollback},
+            {"when", s.has_when}};
+  if (!s.description.empty()) j["description"] = s.description;
+  j["timeout"] = format_duration(s.timeout ? *s.timeout : phase.timeout ? *phase.timeout : book.timeout);
+  if (s.retry.attempts > 1) {
+    j["retry"] = {{"attempts", s.retry.attempts},
+                  {"backoff", s.retry.backoff == run::backoff_kind::fixed ? "fixed" : "exponential"},
+                  {"initial", format_duration(s.retry.initial)},
+                  {"max", format_duration(s.retry.max)},
+                  {"on", s.retry.on}};
+  }
+  if (s.confirm) j["confirm"] = *s.confirm;
+  j["on_error"] = std::string(run::to_string(s.on_err ? *s.on_err : phase.on_err ? *phase.on_err : book.on_err));
+  return j;
+}
+
+json book_json(const run::runbook_def& book) {
+  json params = json::array();
+  for (const auto& p : book.params) {
+    json pj = {{"name", p.name}, {"type", std::string(run::to_string(p.type))}, {"required", p.required}};
+    if (p.default_text) pj["default"] = *p.default_text;
+    if (!p.doc.empty()) pj["doc"] = p.doc;
+    if (!p.values.empty()) pj["values"] = p.values;
+    params.push_back(pj);
+  }
+  json phases = json::array();
+  for (const auto& ph : book.phases) {
+    json steps = json::array();
+    for (const auto& s : ph.steps) steps.push_back(step_json(book, ph, s));
+    json pj = {{"name", ph.name}, {"source", ph.where.str()}, {"steps", steps}};
+    if (!ph.description.empty()) pj["description"] = ph.description;
+    phases.push_back(pj);
+  }
+  return {{"name", book.name},   {"title", book.title},       {"description", book.description},
+          {"tags", book.tags},   {"file", book.file.string()}, {"sha256", book.file_sha256},
+          {"params", params},    {"phases", phases},          {"on_error", std::string(run::to_string(book.on_err))}};
+}
+
+void print_book_text(const run::runbook_def& book) {
+  std::cout << book.name;
+  if (!book.title.empty()) std::cout << " — " << book.title;
+  std::cout << "\n  file: " << book.file.string() << "\n";
+  if (!book.description.empty()) std::cout << "  " << book.description << "\n";
+  if (!book.tags.empty()) std::cout << "  tags: " << join(book.tags, ", ") << "\n";
+  if (!book.params.empty()) {
+    std::cout << "\nparams (--param name=value):\n";
+    for (const auto& p : book.params) {
+      std::cout << "  " << pad(p.name, 16) << pad(std::string(run::to_string(p.type)), 10);
+      if (p.default_text) std::cout << "default " << *p.default_text;
+      else if (p.required) std::cout << "required";
+      if (!p.values.empty()) std::cout << "  one of: " << join(p.values, ", ");
+      if (!p.doc.empty()) std::cout << "  — " << p.doc;
+      std::cout << "\n";
+    }
+  }
+  std::cout << "\nphases:\n";
+  std::size_t pn = 0, sn = 0;
+  for (const auto& ph : book.phases) {
+    std::cout << "  " << ++pn << ". " << ph.name;
+    if (!ph.description.empty()) std::cout << " — " << ph.description;
+    std::cout << "\n";
+    for (const auto& s : ph.steps) {
+      json j = step_json(book, ph, s);
+      std::vector<std::string> notes;
+      if (s.has_when) notes.push_back("conditional");
+      if (s.has_verify) notes.push_back("verify");
+      if (s.has_rollback) notes.push_back("rollback");
+      if (s.retry.attempts > 1)
+        notes.push_back("retry " + std::to_string(s.retry.attempts) + "x " + j["retry"]["backoff"].get<std::string>() +
+                        (s.retry.on.empty() ? "" : " on " + join(s.retry.on, ",")));
+      notes.push_back("timeout " + j["timeout"].get<std::string>());
+      if (j["on_error"] != "rollback") notes.push_back("on_error " + j["on_error"].get<std::string>());
+      if (s.confirm) notes.push_back("CONFIRM: " + *s.confirm);
+      std::cout << "     " << pad(std::to_string(++sn) + ".", 4) << pad(s.name, 28) << "[" << join(notes, ", ") << "]\n";
+    }
+  }
+}
+
+int cmd_show(std::vector<std::string> args) {
+  command_parser p("show", "Show a runbook: params, phases and steps.", std::move(args));
+  p.options.add_options()("format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
+      "name", "runbook name", cxxopts::value<std::string>());
+  p.options.parse_positional({"name"});
+  p.options.positional_help("NAME");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  if (!r.count("name")) throw error(error_kind::usage, "show needs a runbook name: runbook show NAME");
+  std::string format = r["format"].as<std::string>();
+  if (format != "text" && format != "json") throw error(error_kind::usage, "--format must be text or json, not '" + format + "'");
+  auto dirs = run::search_path();
+  auto sb = lua::make_sandbox(lib_dirs(dirs));
+  auto book = load_named(*sb, dirs, r["name"].as<std::string>());
+  if (format == "json") std::cout << book_json(book).dump(2) << "\n";
+  else print_book_text(book);
+  return 0;
+}
+
+// ---- check -----------------------------------------------------------------------------
+
+int cmd_check(std::vector<std::string> args) {
+  command_parser p("check", "Load and validate runbooks without running them.", std::move(args));
+  p.options.add_options()("paths", "files or directories", cxxopts::value<std::vector<std::string>>());
+  p.options.parse_positional({"paths"});
+  p.options.positional_help("[PATH...]");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  auto dirs = run::search_path();
+  std::vector<run::catalog_entry> todo;
+  if (r.count("paths")) {
+    for (const auto& path : r["paths"].as<std::vector<std::string>>()) {
+      std::error_code ec;
+      if (fs::is_directory(path, ec)) {
+        for (auto& e : run::list_runbooks({path})) todo.push_back(e);
+      } else if (fs::is_regular_file(path, ec)) {
+        // Name it by its place below a search directory when it has one.
+        std::string name;
+        fs::path abs = fs::weakly_canonical(path);
+        for (const auto& d : dirs) {
+          fs::path dabs = fs::weakly_canonical(d);
+          auto rel = abs.lexically_relative(dabs);
+          if (!rel.empty() && *rel.begin() != "..") name = run::name_for(dabs, abs);
+        }
+        todo.push_back({name, path});
+      } else {
+        throw error(error_kind::usage, "no such file or directory: '" + path + "'");
+      }
+    }
+  } else {
+    todo = run::list_runbooks(dirs);
+    if (todo.empty()) throw error(error_kind::usage, "no runbooks to check (no ./runbooks and RUNBOOK_PATH is empty)");
+  }
+  int bad = 0;
+  for (const auto& e : todo) {
+    try {
+      auto sb = lua::make_sandbox(lib_dirs(dirs));
+      auto book = lua::load_runbook(*sb, e.file, e.name);
+      std::cout << "ok     " << book.name << " (" << e.file.string() << ", " << book.step_count() << " steps)\n";
+    } catch (const error& err) {
+      ++bad;
+      std::cout << "error  " << err.what() << "\n";
+    }
+  }
+  if (bad) std::cout << bad << " of " << todo.size() << " runbooks have errors\n";
+  return bad ? exit_codes::usage : exit_codes::ok;
+}
+
+// ---- run / resume ----------------------------------------------------------------------
+
+int finish_run(const run::run_outcome& outcome, bool as_json) {
+  if (as_json) std::cout << outcome.to_json().dump() << "\n";
+  return outcome.exit_code();
+}
+
+int cmd_run(std::vector<std::string> args) {
+  std::vector<std::string> params = take_params(args);
+  command_parser p("run", "Run a runbook by name.", std::move(args));
+  p.options.add_options()("p,param", "set a parameter (repeatable): --param name=value")(
+      "dry-run", "print what would run; run no runbook code and write no audit records")(
+      "y,yes", "confirm destructive steps (required when stdin is not a terminal)")(
+      "reason", "why this run happens, recorded in the audit log", cxxopts::value<std::string>())(
+      "json", "print one JSON object with the run id and status at the end (progress goes to stderr)")(
+      "name", "runbook name", cxxopts::value<std::string>());
+  p.options.parse_positional({"name"});
+  p.options.positional_help("NAME");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  if (!r.count("name")) throw error(error_kind::usage, "run needs a runbook name: runbook run NAME (see 'runbook list')");
+  auto dirs = run::search_path();
+  auto sb = lua::make_sandbox(lib_dirs(dirs));
+  auto book = load_named(*sb, dirs, r["name"].as<std::string>());
+  run::run_options opts;
+  opts.params = run::resolve_params(book, run::parse_param_args(params));
+  opts.yes = r.count("yes") > 0;
+  opts.reason = opt_string(r, "reason").value_or("");
+  bool as_json = r.count("json") > 0;
+  std::ostream& progress = as_json ? std::cerr : std::cout;
+  run::reporter out(progress, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
+  run::terminal_confirmer confirm;
+  system_clock clk;
+  if (r.count("dry-run")) {
+    run::reporter dry(std::cout, run::reporter::detect(STDOUT_FILENO));
+    run::print_dry_run(book, opts, dry);
+    return 0;
+  }
+  audit::log log(audit_file(r), audit::key_from_env());
+  run::executor exec(log, out, clk, confirm);
+  return finish_run(exec.run(book, opts), as_json);
+}
+
+int cmd_resume(std::vector<std::string> args) {
+  command_parser p("resume", "Continue an interrupted run from its first unfinished step.", std::move(args));
+  p.options.add_options()("force", "resume even though the runbook file changed since the run started")(
+      "y,yes", "confirm destructive steps")("reason", "why, recorded in the audit log", cxxopts::value<std::string>())(
+      "json", "print one JSON object with the run id and status at the end")(
+      "run", "run id (or a unique prefix)", cxxopts::value<std::string>());
+  p.options.parse_positional({"run"});
+  p.options.positional_help("RUN");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  if (!r.count("run")) throw error(error_kind::usage, "resume needs a run id: runbook resume RUN (see 'runbook history')");
+  fs::path log_path = audit_file(r);
+  run::run_state state = run::load_run(log_path, r["run"].as<std::string>());
+  if (!state.end) {
+    // Refuse while the run's own process is still alive on this host.
+    long long pid = state.start.value("pid", 0LL);
+    for (const auto& rec : state.records)
+      if (rec.value("event", "") == "run.resume") pid = rec.value("pid", pid);
+    std::string host = state.start.value("host", "");
+    if (pid > 0 && host == run::host_name() && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) == 0) {
+      std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
+      std::string text((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+      if (text.find("runbook") != std::string::npos)
+        throw error(error_kind::locked, "run " + state.run_id + " is still running (pid " + std::to_string(pid) + ")");
+    }
+  }
+  auto dirs = run::search_path();
+  auto sb = lua::make_sandbox(lib_dirs(dirs));
+  std::string name = state.runbook();
+  run::runbook_def book = [&] {
+    if (run::find_runbook(dirs, name)) return load_named(*sb, dirs, name);
+    std::string recorded = state.start.value("file", "");
+    std::error_code ec;
+    if (!recorded.empty() && fs::is_regular_file(recorded, ec)) return lua::load_runbook(*sb, recorded, "");
+    throw error(error_kind::usage, "run " + state.run_id + " ran runbook '" + name +
+                                       "', which is no longer on the search path nor at " + recorded);
+  }();
+  run::run_options opts;
+  opts.params = state.start.value("params", json::object());
+  opts.yes = r.count("yes") > 0 || state.start.value("yes", false);
+  opts.reason = opt_string(r, "reason").value_or("");
+  opts.force = r.count("force") > 0;
+  bool as_json = r.count("json") > 0;
+  run::reporter out(as_json ? std::cerr : std::cout, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
+  run::terminal_confirmer confirm;
+  system_clock clk;
+  audit::log log(log_path, audit::key_from_env());
+  run::executor exec(log, out, clk, confirm);
+  return finish_run(exec.resume(book, state, opts), as_json);
+}
+
+// ---- history / log / audit -------------------------------------------------------------
+
+int cmd_history(std::vector<std::string> args) {
+  command_parser p("history", "List past runs, oldest first.", std::move(args));
+  p.options.add_options()("json", "print JSON")("name", "only runs of this runbook", cxxopts::value<std::string>());
+  p.options.parse_positional({"name"});
+  p.options.positional_help("[NAME]");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  auto runs = run::history(audit_file(r), opt_string(r, "name"));
+  std::string here = run::host_name();
+  for (auto& s : runs) {
+    if (s.status == "running" && s.host == here && s.pid > 0 && ::kill(static_cast<pid_t>(s.pid), 0) != 0)
+      s.status = "interrupted";
+  }
+  if (r.count("json")) {
+    json out = json::array();
+    for (const auto& s : runs)
+      out.push_back({{"run", s.run_id}, {"runbook", s.runbook}, {"status", s.status}, {"started", s.started},
+                     {"ended", s.ended}, {"operator", s.op}, {"reason", s.reason}, {"resumes", s.resumes}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (runs.empty()) {
+    std::cout << "no runs recorded in " << audit_file(r).string() << "\n";
+    return 0;
+  }
+  std::cout << pad("RUN", 24) << pad("RUNBOOK", 30) << pad("STATUS", 16) << pad("STARTED", 26) << "OPERATOR\n";
+  for (const auto& s : runs)
+    std::cout << pad(s.run_id, 24) << pad(s.runbook, 30) << pad(s.status, 16) << pad(s.started, 26) << s.op
+              << (s.reason.empty() ? "" : "  (" + s.reason + ")") << "\n";
+  return 0;
+}
+
+int cmd_log(std::vector<std::string> args) {
+  command_parser p("log", "Show every audit record of one run.", std::move(args));
+  p.options.add_options()("json", "print the raw JSON records")("run", "run id (or a unique prefix)",
+                                                                  cxxopts::value<std::string>());
+  p.options.parse_positional({"run"});
+  p.options.positional_help("RUN");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  if (!r.count("run")) throw error(error_kind::usage, "log needs a run id: runbook log RUN (see 'runbook history')");
+  auto state = run::load_run(audit_file(r), r["run"].as<std::string>());
+  for (const auto& rec : state.records) {
+    if (r.count("json")) {
+      std::cout << rec.dump() << "\n";
+      continue;
+    }
+    std::string ev = rec.value("event", "");
+    std::cout << rec.value("ts", "") << "  " << pad(ev, 15);
+    std::string where = rec.value("phase", "");
+    if (rec.contains("step")) where += "/" + rec.value("step", "");
+    if (!where.empty()) std::cout << pad(where, 28);
+    if (ev == "run.start")
+      std::cout << rec.value("runbook", "") << " by " << rec.value("operator", "") << " params " << rec["params"].dump()
+                << (rec.value("reason", "").empty() ? "" : " reason: " + rec.value("reason", ""));
+    if (rec.contains("status")) std::cout << rec.value("status", "");
+    if (rec.contains("attempt") && rec.value("attempt", 1) > 1) std::cout << " attempt " << rec.value("attempt", 1);
+    if (rec.contains("duration_ms")) std::cout << " (" << format_duration(std::chrono::milliseconds(rec.value("duration_ms", 0LL))) << ")";
+    if (rec.contains("reason") && ev != "run.start") std::cout << " " << rec.value("reason", "");
+    if (rec.contains("message")) std::cout << rec.value("message", "");
+    if (rec.contains("answer")) std::cout << rec.value("answer", "") << " (by " << rec.value("by", "") << ")";
+    if (rec.contains("error") && rec["error"].is_object()) std::cout << "  error: " << rec["error"].value("message", "");
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int cmd_audit(std::vector<std::string> args) {
+  command_parser p("audit", "Check the audit log: runbook audit verify [FILE].", std::move(args));
+  p.options.add_options()("action", "verify", cxxopts::value<std::string>())("file", "audit log file",
+                                                                              cxxopts::value<std::string>());
+  p.options.parse_positional({"action", "file"});
+  p.options.positional_help("verify [FILE]");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  if (!r.count("action") || r["action"].as<std::string>() != "verify")
+    throw error(error_kind::usage, "usage: runbook audit verify [FILE]");
+  fs::path file = r.count("file") ? fs::path(r["file"].as<std::string>()) : audit_file(r);
+  auto v = audit::verify(file, audit::key_from_env());
+  if (v.ok) {
+    std::cout << "audit log " << file.string() << ": " << v.records << " records, chain intact\n";
+    return 0;
+  }
+  std::cout << "audit log " << file.string() << ": BROKEN at record on line " << v.bad_line << ": " << v.problem
+            << " (" << v.records << " records before it are intact)\n";
+  return exit_codes::failed;
+}
+
+}  // namespace
+
+int dispatch(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << k_overview;
+    return args.empty() ? exit_codes::usage : exit_codes::ok;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::cout << "runbook " << RUNBOOK_VERSION << "\n";
+    return 0;
+  }
+  std::string cmd = args[0];
+  args.erase(args.begin());
+  try {
+    if (cmd == "list") return cmd_list(std::move(args));
+    if (cmd == "show") return cmd_show(std::move(args));
+    if (cmd == "check") return cmd_check(std::move(args));
+    if (cmd == "run") return cmd_run(std::move(args));
+    if (cmd == "resume") return cmd_resume(std::move(args));
+    if (cmd == "history") return cmd_history(std::move(args));
+    if (cmd == "log") return cmd_log(std::move(args));
+    if (cmd == "audit") return cmd_audit(std::move(args));
+    throw error(error_kind::usage, "unknown command '" + cmd + "'" +
+                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "history", "log", "audit"}) +
+                                       "; see 'runbook --help'");
+  } catch (const error& e) {
+    std::cerr << "runbook: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "runbook: internal error: " << e.what() << "\n";
+    return exit_codes::failed;
+  }
+}
+
+}  // namespace rb::cli

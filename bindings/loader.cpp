@@ -1,0 +1,357 @@
+// Loading a runbook file into the engine's model.
+#include "bindings/loader.hpp"
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "bindings/convert.hpp"
+#include "bindings/dsl.hpp"
+#include "bindings/lua_step.hpp"
+#include "engine/util/duration.hpp"
+#include "engine/util/hash.hpp"
+#include "engine/util/text.hpp"
+
+namespace rb::lua {
+namespace {
+
+using run::source_loc;
+
+int absolute(lua_State* L, int idx) { return idx < 0 ? lua_gettop(L) + idx + 1 : idx; }
+
+[[noreturn]] void fail(const source_loc& at, const std::string& what) {
+  throw error(error_kind::bad_runbook, at.str() + ": " + what);
+}
+
+/// Walks a spec table: checks its named fields against `allowed` and collects its list part.
+class spec_reader {
+ public:
+  spec_reader(lua_State* L, int idx, source_loc at, std::string owner, std::vector<std::string> allowed)
+      : m_L(L), m_idx(idx < 0 ? lua_gettop(L) + idx + 1 : idx),
+        m_at(std::move(at)), m_owner(std::move(owner)), m_allowed(std::move(allowed)) {
+    lua_pushnil(L);
+    while (lua_next(L, m_idx) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        std::string key = lua_tostring(L, -2);
+        bool ok = false;
+        for (const auto& a : m_allowed) ok = ok || a == key;
+        if (!ok)
+          fail(m_at, m_owner + ": unknown field '" + key + "'" + did_you_mean(key, m_allowed) +
+                         "; known fields: " + join(m_allowed, ", "));
+      } else if (lua_type(L, -2) != LUA_TNUMBER) {
+        fail(m_at, m_owner + ": keys must be field names");
+      }
+      lua_pop(L, 1);
+    }
+    std::size_t n = lua_objlen(L, m_idx);
+    std::size_t count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, m_idx) != 0) {
+      if (lua_type(L, -2) == LUA_TNUMBER) ++count;
+      lua_pop(L, 1);
+    }
+    if (count != n) fail(m_at, m_owner + ": its list part has holes (a nil among the phases or steps?)");
+    m_items = n;
+  }
+
+  std::size_t items() const { return m_items; }
+  int index() const { return m_idx; }
+  const source_loc& at() const { return m_at; }
+  const std::string& owner() const { return m_owner; }
+
+  /// Pushes field `key`; returns its Lua type.
+  int get(const char* key) {
+    lua_getfield(m_L, m_idx, key);
+    return lua_type(m_L, -1);
+  }
+
+  std::optional<std::string> string(const char* key) {
+    int t = get(key);
+    std::optional<std::string> out;
+    if (t == LUA_TSTRING) out = lua_tostring(m_L, -1);
+    else if (t != LUA_TNIL) type_error(key, "a string");
+    lua_pop(m_L, 1);
+    return out;
+  }
+
+  std::optional<bool> boolean(const char* key) {
+    int t = get(key);
+    std::optional<bool> out;
+    if (t == LUA_TBOOLEAN) out = lua_toboolean(m_L, -1) != 0;
+    else if (t != LUA_TNIL) type_error(key, "true or false");
+    lua_pop(m_L, 1);
+    return out;
+  }
+
+  std::optional<run::milliseconds> duration(const char* key) {
+    int t = get(key);
+    std::optional<run::milliseconds> out;
+    if (t == LUA_TNUMBER) {
+      double s = lua_tonumber(m_L, -1);
+      if (s < 0) fail(m_at, m_owner + ": '" + key + "' must not be negative");
+      out = run::milliseconds(static_cast<long long>(s * 1000));
+    } else if (t == LUA_TSTRING) {
+      run::milliseconds d{};
+      std::string text = lua_tostring(m_L, -1);
+      if (!try_parse_duration(text, d))
+        fail(m_at, m_owner + ": '" + key + "' = \"" + text + "\" is not a duration (use e.g. 500ms, 30s, 5m, 1h30m)");
+      out = d;
+    } else if (t != LUA_TNIL) {
+      type_error(key, "a duration such as \"30s\"");
+    }
+    lua_pop(m_L, 1);
+    return out;
+  }
+
+  std::optional<run::on_error> on_error(const char* key) {
+    auto s = string(key);
+    if (!s) return std::nullopt;
+    auto v = run::on_error_from(*s);
+    if (!v) fail(m_at, m_owner + ": on_error = \"" + *s + "\" must be \"rollback\", \"abort\" or \"continue\"");
+    return v;
+  }
+
+  bool function(const char* key, bool required) {
+    int t = get(key);
+    if (t != LUA_TFUNCTION && t != LUA_TNIL) type_error(key, "a function");
+    lua_pop(m_L, 1);
+    if (t == LUA_TNIL && required) fail(m_at, m_owner + " has no '" + key + "' function");
+    return t == LUA_TFUNCTION;
+  }
+
+  [[noreturn]] void type_error(const char* key, const char* expected) {
+    fail(m_at, m_owner + ": '" + key + "' must be " + expected + ", not a " + luaL_typename(m_L, -1));
+  }
+
+ private:
+  lua_State* m_L;
+  int m_idx;
+  source_loc m_at;
+  std::string m_owner;
+  std::vector<std::string> m_allowed;
+  std::size_t m_items = 0;
+};
+
+run::retry_policy read_retry(lua_State* L, spec_reader& step) {
+  run::retry_policy p;
+  int t = step.get("retry");
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return p;
+  }
+  if (t == LUA_TNUMBER) {
+    p.attempts = static_cast<int>(lua_tointeger(L, -1));
+    lua_pop(L, 1);
+    if (p.attempts < 1) fail(step.at(), step.owner() + ": retry must be at least 1 attempt");
+    return p;
+  }
+  if (t != LUA_TTABLE) step.type_error("retry", "a table { attempts = 3, backoff = \"exponential\", ... }");
+  spec_reader r(L, -1, step.at(), step.owner() + " retry", {"attempts", "backoff", "initial", "max", "on"});
+  if (r.get("attempts") == LUA_TNUMBER) p.attempts = static_cast<int>(lua_tointeger(L, -1));
+  else if (!lua_isnil(L, -1)) r.type_error("attempts", "a number");
+  lua_pop(L, 1);
+  if (p.attempts < 1) fail(step.at(), step.owner() + ": retry.attempts must be at least 1");
+  if (auto b = r.string("backoff")) {
+    if (*b == "fixed") p.backoff = run::backoff_kind::fixed;
+    else if (*b == "exponential") p.backoff = run::backoff_kind::exponential;
+    else fail(step.at(), step.owner() + ": retry.backoff = \"" + *b + "\" must be \"fixed\" or \"exponential\"");
+  }
+  if (auto d = r.duration("initial")) p.initial = *d;
+  if (auto d = r.duration("max")) p.max = *d;
+  if (p.max < p.initial) p.max = p.initial;
+  int on = r.get("on");
+  if (on == LUA_TSTRING) {
+    p.on.push_back(lua_tostring(L, -1));
+  } else if (on == LUA_TTABLE) {
+    std::size_t n = lua_objlen(L, -1);
+    for (std::size_t i = 1; i <= n; ++i) {
+      lua_rawgeti(L, -1, static_cast<int>(i));
+      if (lua_type(L, -1) != LUA_TSTRING) fail(step.at(), step.owner() + ": retry.on must list error classes or SQLSTATE patterns as strings");
+      p.on.push_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  } else if (on != LUA_TNIL) {
+    r.type_error("on", "a list of error classes or SQLSTATE patterns");
+  }
+  lua_pop(L, 2);  // on, retry table
+  return p;
+}
+
+run::step_def read_step(sandbox& sb, const declaration& d) {
+  lua_State* L = sb.state();
+  run::step_def s;
+  s.name = d.name;
+  s.where = {d.source, d.line};
+  spec_reader r(L, -1, s.where, "step '" + d.name + "'",
+                {"run", "verify", "rollback", "when", "retry", "timeout", "confirm", "on_error", "description"});
+  if (r.items() > 0) fail(s.where, r.owner() + ": a step holds fields only, not other steps or phases");
+  r.function("run", true);
+  s.has_verify = r.function("verify", false);
+  s.has_rollback = r.function("rollback", false);
+  s.has_when = r.function("when", false);
+  s.retry = read_retry(L, r);
+  s.timeout = r.duration("timeout");
+  s.confirm = r.string("confirm");
+  if (s.confirm && trim(*s.confirm).empty()) fail(s.where, r.owner() + ": confirm must say what the step destroys");
+  s.on_err = r.on_error("on_error");
+  s.description = r.string("description").value_or("");
+  s.body = std::make_shared<lua_step>(sb, r.index());
+  return s;
+}
+
+run::phase_def read_phase(sandbox& sb, const declaration& d) {
+  lua_State* L = sb.state();
+  run::phase_def p;
+  p.name = d.name;
+  p.where = {d.source, d.line};
+  spec_reader r(L, -1, p.where, "phase '" + d.name + "'", {"timeout", "on_error", "description"});
+  p.timeout = r.duration("timeout");
+  p.on_err = r.on_error("on_error");
+  p.description = r.string("description").value_or("");
+  std::set<std::string> names;
+  for (std::size_t i = 1; i <= r.items(); ++i) {
+    lua_rawgeti(L, r.index(), static_cast<int>(i));
+    declaration sd;
+    if (!read_declaration(L, -1, sd) || sd.kind != "step")
+      fail(p.where, r.owner() + ": item " + std::to_string(i) + " is not a step \"name\" { ... }");
+    if (!names.insert(sd.name).second)
+      fail({sd.source, sd.line}, "phase '" + p.name + "' has two steps named '" + sd.name + "'");
+    p.steps.push_back(read_step(sb, sd));
+    lua_pop(L, 2);
+  }
+  if (p.steps.empty()) fail(p.where, r.owner() + " has no steps");
+  return p;
+}
+
+run::param_spec read_param(lua_State* L, const std::string& name, const source_loc& at) {
+  run::param_spec p;
+  p.name = name;
+  p.where = at;
+  std::string owner = "param '" + name + "'";
+  if (lua_type(L, -1) != LUA_TTABLE) fail(at, owner + " must be a table { type = \"integer\", default = 1000, doc = \"...\" }");
+  spec_reader r(L, -1, at, owner, {"type", "default", "doc", "values", "required"});
+  std::string type = r.string("type").value_or("string");
+  if (type == "string") p.type = run::param_type::string;
+  else if (type == "integer") p.type = run::param_type::integer;
+  else if (type == "number") p.type = run::param_type::number;
+  else if (type == "boolean") p.type = run::param_type::boolean;
+  else if (type == "enum") p.type = run::param_type::enumeration;
+  else if (type == "duration") p.type = run::param_type::duration;
+  else
+    fail(at, owner + ": type = \"" + type + "\" is not one of string, integer, number, boolean, enum, duration" +
+                 did_you_mean(type, {"string", "integer", "number", "boolean", "enum", "duration"}));
+  p.doc = r.string("doc").value_or("");
+  if (r.get("values") == LUA_TTABLE) {
+    std::size_t n = lua_objlen(L, -1);
+    for (std::size_t i = 1; i <= n; ++i) {
+      lua_rawgeti(L, -1, static_cast<int>(i));
+      if (lua_type(L, -1) != LUA_TSTRING) fail(at, owner + ": values must be strings");
+      p.values.push_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    r.type_error("values", "a list of strings");
+  }
+  lua_pop(L, 1);
+  if (p.type == run::param_type::enumeration && p.values.empty()) fail(at, owner + ": an enum needs values = { ... }");
+  if (p.type != run::param_type::enumeration && !p.values.empty()) fail(at, owner + ": values only apply to type = \"enum\"");
+  int t = r.get("default");
+  if (t == LUA_TBOOLEAN) p.default_text = lua_toboolean(L, -1) ? "true" : "false";
+  else if (t == LUA_TNUMBER || t == LUA_TSTRING) p.default_text = lua_tostring(L, -1);
+  else if (t != LUA_TNIL) r.type_error("default", "a string, number or boolean");
+  lua_pop(L, 1);
+  p.required = r.boolean("required").value_or(!p.default_text.has_value());
+  return p;
+}
+
+}  // namespace
+
+run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, const std::string& expected_name) {
+  lua_State* L = sb.state();
+  int top = lua_gettop(L);
+  clear_runbook_declarations(L);
+  sb.load_file(file);
+  if (auto err = sb.call(0, 0, std::chrono::steady_clock::now() + std::chrono::seconds(10), "loading " + file.string())) {
+    std::string where = err->source.empty() ? file.string() : err->source + (err->line ? ":" + std::to_string(err->line) : "");
+    throw error(error_kind::bad_runbook, where + ": " + err->message);
+  }
+  push_runbook_declarations(L);
+  std::size_t n = lua_objlen(L, -1);
+  if (n == 0) fail({file.string(), 0}, "declares no runbook; write runbook \"name\" { ... }");
+  if (n > 1) fail({file.string(), 0}, "declares " + std::to_string(n) + " runbooks; one file holds one runbook");
+  lua_rawgeti(L, -1, 1);
+  declaration d;
+  read_declaration(L, -1, d);
+
+  run::runbook_def book;
+  book.name = d.name;
+  book.file = file;
+  book.file_sha256 = sha256_file(file);
+  book.where = {d.source, d.line};
+  if (!expected_name.empty() && d.name != expected_name)
+    fail(book.where, "declares runbook '" + d.name + "' but its path names it '" + expected_name +
+                         "'; a runbook's name mirrors its path below runbooks/ (rename the file or the runbook)");
+  spec_reader r(L, -1, book.where, "runbook '" + d.name + "'",
+                {"title", "description", "tags", "params", "on_error", "timeout"});
+  book.title = r.string("title").value_or("");
+  book.description = r.string("description").value_or("");
+  if (auto t = r.duration("timeout")) book.timeout = *t;
+  if (auto e = r.on_error("on_error")) book.on_err = *e;
+  if (r.get("tags") == LUA_TTABLE) {
+    std::size_t nt = lua_objlen(L, -1);
+    for (std::size_t i = 1; i <= nt; ++i) {
+      lua_rawgeti(L, -1, static_cast<int>(i));
+      if (lua_type(L, -1) == LUA_TSTRING) book.tags.push_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    r.type_error("tags", "a list of strings");
+  }
+  lua_pop(L, 1);
+  if (r.get("params") == LUA_TTABLE) {
+    int params = absolute(L, -1);
+    lua_pushnil(L);
+    while (lua_next(L, params) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING) fail(book.where, "params must be a table of name = { ... }");
+      std::string name = lua_tostring(L, -2);
+      book.params.push_back(read_param(L, name, book.where));
+      lua_pop(L, 1);
+    }
+    std::sort(book.params.begin(), book.params.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  } else if (!lua_isnil(L, -1)) {
+    r.type_error("params", "a table of name = { type = ..., default = ..., doc = ... }");
+  }
+  lua_pop(L, 1);
+
+  // The list part: phases, or (for a short runbook) steps that form one phase "main".
+  std::set<std::string> phase_names;
+  run::phase_def implicit;
+  implicit.name = "main";
+  implicit.where = book.where;
+  for (std::size_t i = 1; i <= r.items(); ++i) {
+    lua_rawgeti(L, r.index(), static_cast<int>(i));
+    declaration item;
+    if (!read_declaration(L, -1, item))
+      fail(book.where, r.owner() + ": item " + std::to_string(i) + " is neither a phase \"name\" { ... } nor a step \"name\" { ... }");
+    if (item.kind == "phase") {
+      if (!implicit.steps.empty()) fail({item.source, item.line}, "a runbook lists either phases or steps, not both");
+      if (!phase_names.insert(item.name).second)
+        fail({item.source, item.line}, "runbook '" + book.name + "' has two phases named '" + item.name + "'");
+      book.phases.push_back(read_phase(sb, item));
+    } else if (item.kind == "step") {
+      if (!book.phases.empty()) fail({item.source, item.line}, "a runbook lists either phases or steps, not both");
+      for (const auto& s : implicit.steps)
+        if (s.name == item.name) fail({item.source, item.line}, "runbook '" + book.name + "' has two steps named '" + item.name + "'");
+      implicit.steps.push_back(read_step(sb, item));
+    } else {
+      fail({item.source, item.line}, "a runbook cannot contain another runbook");
+    }
+    lua_pop(L, 2);
+  }
+  if (!implicit.steps.empty()) book.phases.push_back(std::move(implicit));
+  if (book.phases.empty()) fail(book.where, "runbook '" + book.name + "' has no phases or steps");
+  lua_settop(L, top);
+  return book;
+}
+
+}  // namespace rb::lua

@@ -1,0 +1,356 @@
+// The Lua sandbox: allow-listed environments, text-only loading, memory and time limits.
+#include "bindings/sandbox.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "bindings/error.hpp"
+#include "engine/run/context.hpp"
+#include "engine/util/text.hpp"
+
+namespace rb::lua {
+namespace {
+
+constexpr const char* k_self = "rb.sandbox";
+constexpr const char* k_globals = "rb.globals";
+constexpr const char* k_env_meta = "rb.env_meta";
+constexpr const char* k_loaded = "rb.loaded";
+constexpr std::size_t k_reserve = std::size_t{8} << 20;  ///< headroom to report a memory error
+constexpr int k_hook_every = 1000;                       ///< instructions between deadline checks
+
+/// Base functions runbook code may use; everything else of the base library is left out.
+constexpr const char* k_base_allowed[] = {
+    "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select", "tonumber",
+    "tostring", "type", "unpack", "rawequal", "rawget", "rawset", "setmetatable", "getmetatable",
+    "_VERSION",
+};
+/// Libraries copied whole into each environment (string without dump).
+constexpr const char* k_libs_copied[] = {"string", "table", "math", "coroutine", "bit"};
+/// The safe part of os.
+constexpr const char* k_os_allowed[] = {"time", "clock", "date", "difftime"};
+
+void push_registry(lua_State* L, const char* key) { lua_getfield(L, LUA_REGISTRYINDEX, key); }
+
+int l_env_index(lua_State* L) {
+  // stack: env, key
+  const char* key = lua_tostring(L, 2);
+  raise_usage(L, error_kind::sandbox,
+              std::string("undefined global '") + (key ? key : "?") + "' (runbooks can only use the runbook API and the safe standard library)");
+}
+
+int l_env_newindex(lua_State* L) {
+  const char* key = lua_tostring(L, 2);
+  raise_usage(L, error_kind::sandbox,
+              std::string("assigning the global '") + (key ? key : "?") + "' is not allowed; declare it local");
+}
+
+std::string join_args_tostring(lua_State* L) {
+  int n = lua_gettop(L);
+  std::string out;
+  lua_getfield(L, LUA_REGISTRYINDEX, k_globals);
+  lua_getfield(L, -1, "tostring");
+  for (int i = 1; i <= n; ++i) {
+    lua_pushvalue(L, -1);
+    lua_pushvalue(L, i);
+    lua_call(L, 1, 1);
+    size_t len = 0;
+    const char* s = lua_tolstring(L, -1, &len);
+    if (i > 1) out += '\t';
+    if (s) out.append(s, len);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return out;
+}
+
+int l_print_impl(lua_State* L) {
+  std::string line = join_args_tostring(L);
+  sandbox& sb = sandbox::from(L);
+  if (sb.current_run()) sb.current_run()->log(line);
+  else std::cerr << line << "\n";
+  return 0;
+}
+
+/// load(chunk [, chunkname [, mode [, env]]]) and loadstring(chunk [, chunkname]): source only.
+int l_load_impl(lua_State* L) {
+  size_t len = 0;
+  const char* code = luaL_checklstring(L, 1, &len);
+  const char* name = luaL_optstring(L, 2, "=(load)");
+  const char* mode = luaL_optstring(L, 3, "t");
+  if (std::strchr(mode, 'b'))
+    raise_usage(L, error_kind::sandbox, "loading bytecode is not allowed; load takes source text only");
+  bool has_env = lua_type(L, 4) == LUA_TTABLE;
+  int st = luaL_loadbufferx(L, code, len, name, "t");
+  if (st != 0) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;  // nil, message — as load does
+  }
+  if (has_env) lua_pushvalue(L, 4);
+  else sandbox::from(L).push_env();
+  lua_setfenv(L, -2);
+  return 1;
+}
+
+bool valid_module_name(const std::string& name) {
+  if (name.empty() || name.front() == '.' || name.back() == '.') return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) return false;
+  return name.find("..") == std::string::npos;
+}
+
+int l_require_impl(lua_State* L) {
+  std::string name = luaL_checkstring(L, 1);
+  push_registry(L, k_loaded);
+  lua_getfield(L, -1, name.c_str());
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) == LUA_TLIGHTUSERDATA)
+      raise_usage(L, error_kind::bad_runbook, "module '" + name + "' requires itself (a require loop)");
+    return 1;
+  }
+  lua_pop(L, 1);
+  if (!valid_module_name(name)) raise_usage(L, error_kind::bad_runbook, "'" + name + "' is not a module name");
+  sandbox& sb = sandbox::from(L);
+  std::string rel = name;
+  for (char& c : rel)
+    if (c == '.') c = '/';
+  std::filesystem::path found;
+  std::vector<std::string> tried;
+  for (const auto& dir : sb.module_path()) {
+    for (const auto& candidate : {dir / (rel + ".lua"), dir / rel / "init.lua"}) {
+      std::error_code ec;
+      tried.push_back(candidate.string());
+      if (std::filesystem::is_regular_file(candidate, ec)) {
+        found = candidate;
+        break;
+      }
+    }
+    if (!found.empty()) break;
+  }
+  if (found.empty())
+    raise_usage(L, error_kind::bad_runbook, "module '" + name + "' not found; looked in: " + join(tried, ", "));
+  lua_pushlightuserdata(L, &sb);  // loading marker, detects loops
+  lua_setfield(L, -2, name.c_str());
+  sb.load_file(found);
+  lua_pushstring(L, name.c_str());
+  lua_call(L, 1, 1);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name.c_str());
+  return 1;
+}
+
+}  // namespace
+
+sandbox::sandbox(sandbox_options opts) : m_opts(std::move(opts)), m_limit(m_opts.memory_limit) {
+  m_L = lua_newstate(&sandbox::alloc, this);
+  if (!m_L) throw error(error_kind::internal, "unable to create a Lua state");
+  // Runbook code is glue: the time goes to the database. With the JIT off, the count hook
+  // fires in every loop, so time limits hold (JIT-compiled traces do not check hooks).
+  luaJIT_setmode(m_L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+  lua_pushlightuserdata(m_L, this);
+  lua_setfield(m_L, LUA_REGISTRYINDEX, k_self);
+  for (lua_CFunction open : {luaopen_base, luaopen_string, luaopen_table, luaopen_math, luaopen_bit, luaopen_os}) {
+    lua_pushcfunction(m_L, open);
+    lua_call(m_L, 0, 0);
+  }
+  build_globals();
+  lua_sethook(m_L, &sandbox::hook, LUA_MASKCOUNT, k_hook_every);
+}
+
+sandbox::~sandbox() {
+  if (m_L) lua_close(m_L);
+}
+
+sandbox& sandbox::from(lua_State* L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, k_self);
+  auto* sb = static_cast<sandbox*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  return *sb;
+}
+
+void* sandbox::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
+  auto* sb = static_cast<sandbox*>(ud);
+  std::size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    std::free(ptr);
+    sb->m_used -= old;
+    return nullptr;
+  }
+  if (nsize > old) {
+    std::size_t allowed = sb->m_limit + (sb->m_over_limit ? k_reserve : 0);
+    if (sb->m_used + (nsize - old) > allowed) {
+      sb->m_over_limit = true;
+      return nullptr;
+    }
+  }
+  void* p = std::realloc(ptr, nsize);
+  if (!p) return nullptr;
+  sb->m_used = sb->m_used - old + nsize;
+  return p;
+}
+
+void sandbox::hook(lua_State* L, lua_Debug*) {
+  sandbox& sb = from(L);
+  if (!sb.m_deadline || std::chrono::steady_clock::now() < *sb.m_deadline) return;
+  // Raised again at every check until the call returns, so pcall cannot swallow it for good.
+  run::step_error e;
+  e.kind = error_kind::timeout;
+  e.klass = "timeout";
+  e.message = sb.m_deadline_what + " exceeded its time limit and was stopped";
+  raise(L, e);
+}
+
+void sandbox::build_globals() {
+  lua_State* L = m_L;
+  // The string metatable is shared by every string: hide it so no one can reach the real
+  // string table through ("").__index and change it for everyone.
+  lua_pushliteral(L, "");
+  lua_getmetatable(L, -1);
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 2);
+  // Remove string.dump from the real table too: nothing in runbook needs bytecode.
+  lua_getglobal(L, "string");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_pop(L, 1);
+
+  lua_newtable(L);  // globals template
+  for (const char* name : k_base_allowed) {
+    lua_getglobal(L, name);
+    lua_setfield(L, -2, name);
+  }
+  for (const char* lib : k_libs_copied) {
+    lua_getglobal(L, lib);
+    lua_setfield(L, -2, lib);
+  }
+  lua_getglobal(L, "os");
+  lua_newtable(L);
+  for (const char* name : k_os_allowed) {
+    lua_getfield(L, -2, name);
+    lua_setfield(L, -2, name);
+  }
+  lua_setfield(L, -3, "os");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, trampoline<l_print_impl>);
+  lua_setfield(L, -2, "print");
+  lua_pushcfunction(L, trampoline<l_load_impl>);
+  lua_setfield(L, -2, "load");
+  lua_pushcfunction(L, trampoline<l_load_impl>);
+  lua_setfield(L, -2, "loadstring");
+  lua_pushcfunction(L, trampoline<l_require_impl>);
+  lua_setfield(L, -2, "require");
+  lua_setfield(L, LUA_REGISTRYINDEX, k_globals);
+
+  lua_newtable(L);
+  lua_pushcfunction(L, l_env_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_env_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_setfield(L, LUA_REGISTRYINDEX, k_env_meta);
+
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, k_loaded);
+}
+
+void sandbox::set_global(const char* name) {
+  // stack: value
+  push_registry(m_L, k_globals);
+  lua_insert(m_L, -2);
+  lua_setfield(m_L, -2, name);
+  lua_pop(m_L, 1);
+}
+
+void sandbox::push_env() {
+  lua_State* L = m_L;
+  lua_newtable(L);  // env
+  push_registry(L, k_globals);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    // stack: env, globals, key, value
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      // A library: give this environment its own copy, so changes stay local.
+      lua_newtable(L);
+      lua_pushnil(L);
+      while (lua_next(L, -3) != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+      }
+      lua_replace(L, -2);
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_pop(L, 1);
+  push_registry(L, k_env_meta);
+  lua_setmetatable(L, -2);
+}
+
+void sandbox::load_chunk(int status, const std::string& name) {
+  if (status != 0) {
+    std::string msg = lua_tostring(m_L, -1) ? lua_tostring(m_L, -1) : "unknown error";
+    lua_pop(m_L, 1);
+    if (msg.find("binary") != std::string::npos || msg.find("bytecode") != std::string::npos)
+      msg = name + ": precompiled bytecode is not allowed; runbooks are loaded from source only";
+    throw error(error_kind::bad_runbook, msg);
+  }
+  push_env();
+  lua_setfenv(m_L, -2);
+}
+
+void sandbox::load_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw error(error_kind::io, "unable to read '" + file.string() + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string code = ss.str();
+  std::string chunkname = "@" + file.string();
+  load_chunk(luaL_loadbufferx(m_L, code.data(), code.size(), chunkname.c_str(), "t"), file.string());
+}
+
+void sandbox::load_string(std::string_view code, const std::string& chunkname) {
+  std::string name = "@" + chunkname;
+  load_chunk(luaL_loadbufferx(m_L, code.data(), code.size(), name.c_str(), "t"), chunkname);
+}
+
+std::optional<run::step_error> sandbox::call(int nargs, int nresults,
+                                             std::optional<std::chrono::steady_clock::time_point> deadline,
+                                             const std::string& what) {
+  lua_State* L = m_L;
+  int base = lua_gettop(L) - nargs;  // the function
+  lua_pushcfunction(L, traceback_handler);
+  lua_insert(L, base);
+  m_deadline = deadline;
+  m_deadline_what = what;
+  int status = lua_pcall(L, nargs, nresults, base);
+  m_deadline.reset();
+  lua_remove(L, base);
+  if (status == 0 && !m_over_limit) return std::nullopt;
+  std::optional<run::step_error> err;
+  if (status == LUA_ERRMEM || m_over_limit) {
+    run::step_error e;
+    e.kind = error_kind::memory;
+    e.klass = "memory";
+    e.message = what + " exceeded the Lua memory limit of " + std::to_string(m_limit >> 20) + " MiB";
+    err = e;
+  } else {
+    err = to_step_error(L, -1);
+  }
+  lua_settop(L, base - 1);  // drop the error value, or results of a call that broke the limit
+  m_over_limit = false;
+  lua_gc(L, LUA_GCCOLLECT, 0);
+  return err;
+}
+
+}  // namespace rb::lua

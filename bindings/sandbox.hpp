@@ -1,0 +1,84 @@
+// The Lua sandbox: one LuaJIT state built from an allow-list, text-only loading, a memory
+// limit, a time limit that pcall cannot swallow, and a `require` confined to known directories.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <lua.hpp>
+
+#include "engine/run/model.hpp"
+
+namespace rb::run {
+class run_context;
+}
+
+namespace rb::lua {
+
+struct sandbox_options {
+  std::size_t memory_limit = std::size_t{256} << 20;     ///< bytes the Lua heap may use
+  std::vector<std::filesystem::path> module_path;        ///< where `require` looks, in order
+};
+
+/// One sandboxed Lua state. Runbook code only ever sees environments made by push_env: the
+/// allow-listed base functions, copies of string/table/math/coroutine/bit, a safe os subset,
+/// and the runbook modules. There is no ffi, io, debug, package, os.execute, dofile,
+/// loadfile or string.dump, and load/loadstring accept source text only. The JIT is off so
+/// that the instruction-count hook enforcing time limits always fires.
+class sandbox {
+ public:
+  explicit sandbox(sandbox_options opts = {});
+  ~sandbox();
+  sandbox(const sandbox&) = delete;
+  sandbox& operator=(const sandbox&) = delete;
+
+  lua_State* state() const { return m_L; }
+  /// The sandbox owning a state (stored in its registry).
+  static sandbox& from(lua_State* L);
+
+  /// Adds a global to every environment made from now on (used by open_all).
+  void set_global(const char* name);  // stack: value -> (popped)
+  /// Pushes a fresh environment: a copy of the globals, where reading an unknown global or
+  /// assigning any global is an error.
+  void push_env();
+
+  /// Loads source text from a file into a function with a fresh environment and pushes it.
+  /// Throws rb::error(bad_runbook) "file:line: message" on a syntax error or bytecode.
+  void load_file(const std::filesystem::path& file);
+  /// Same for text; `chunkname` is how errors name it.
+  void load_string(std::string_view code, const std::string& chunkname);
+
+  /// Calls the function below `nargs` arguments through the traceback handler, with a
+  /// deadline. Returns nullopt on success (with `nresults` results pushed), or the error.
+  std::optional<run::step_error> call(int nargs, int nresults,
+                                      std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
+                                      const std::string& what = "the runbook code");
+
+  /// The run whose code is executing (for print, ctx.log, audit.note); null outside runs.
+  run::run_context* current_run() const { return m_run; }
+  void set_current_run(run::run_context* ctx) { m_run = ctx; }
+
+  std::size_t memory_used() const { return m_used; }
+  std::size_t memory_limit() const { return m_limit; }
+  const std::vector<std::filesystem::path>& module_path() const { return m_opts.module_path; }
+
+ private:
+  static void* alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
+  static void hook(lua_State* L, lua_Debug* ar);
+  void build_globals();
+  void load_chunk(int status, const std::string& name);
+
+  sandbox_options m_opts;
+  lua_State* m_L = nullptr;
+  std::size_t m_used = 0;
+  std::size_t m_limit;
+  bool m_over_limit = false;
+  std::optional<std::chrono::steady_clock::time_point> m_deadline;
+  std::string m_deadline_what;
+  run::run_context* m_run = nullptr;
+};
+
+}  // namespace rb::lua

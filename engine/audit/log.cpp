@@ -1,0 +1,276 @@
+// The audit log: append-only JSON lines, hash-chained, fsynced, shared between processes.
+#include "engine/audit/log.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "engine/error.hpp"
+#include "engine/util/clock.hpp"
+#include "engine/util/hash.hpp"
+#include "engine/util/text.hpp"
+
+namespace rb::audit {
+namespace {
+
+constexpr const char* k_reserved[] = {"seq", "ts", "run", "event", "prev", "hash", "alg"};
+
+std::string sys_error(const std::string& what, const std::filesystem::path& p) {
+  return "unable to " + what + " audit log '" + p.string() + "': " + std::strerror(errno);
+}
+
+/// Holds an exclusive flock for its lifetime.
+class file_lock {
+ public:
+  file_lock(int fd, const std::filesystem::path& p) : m_fd(fd) {
+    while (::flock(m_fd, LOCK_EX) != 0) {
+      if (errno != EINTR) throw error(error_kind::audit, sys_error("lock", p));
+    }
+  }
+  ~file_lock() { ::flock(m_fd, LOCK_UN); }
+  file_lock(const file_lock&) = delete;
+  file_lock& operator=(const file_lock&) = delete;
+
+ private:
+  int m_fd;
+};
+
+void write_all(int fd, std::string_view data, const std::filesystem::path& p) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw error(error_kind::audit, sys_error("write", p));
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+struct tail_info {
+  std::uint64_t seq = 0;
+  std::string hash{k_genesis};
+  off_t torn_from = -1;  ///< offset of an unterminated last line, if any
+};
+
+/// Finds the last complete record by reading backwards from the end of the file.
+tail_info read_tail(int fd, const std::filesystem::path& p) {
+  tail_info t;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw error(error_kind::audit, sys_error("stat", p));
+  off_t size = st.st_size;
+  if (size == 0) return t;
+  std::string buf;
+  off_t pos = size;
+  constexpr off_t chunk = 1 << 16;
+  // Collect bytes from the end until we hold two newlines (or the file start).
+  for (;;) {
+    off_t start = pos > chunk ? pos - chunk : 0;
+    std::string part(static_cast<std::size_t>(pos - start), '\0');
+    ssize_t n = ::pread(fd, part.data(), part.size(), start);
+    if (n < 0) throw error(error_kind::audit, sys_error("read", p));
+    buf.insert(0, part.data(), static_cast<std::size_t>(n));
+    pos = start;
+    // Two newlines frame the last complete record (whether or not a torn line follows it).
+    std::size_t newlines = 0;
+    for (char c : buf) newlines += c == '\n';
+    if (pos == 0 || newlines >= 2) break;
+  }
+  std::string_view view(buf);
+  if (view.back() != '\n') {
+    std::size_t nl = view.rfind('\n');
+    std::size_t torn_start = nl == std::string_view::npos ? 0 : nl + 1;
+    t.torn_from = pos + static_cast<off_t>(torn_start);
+    view = view.substr(0, torn_start);
+  }
+  if (view.empty()) return t;
+  view.remove_suffix(1);  // the final '\n'
+  std::size_t nl = view.rfind('\n');
+  std::string_view last = nl == std::string_view::npos ? view : view.substr(nl + 1);
+  json rec = json::parse(last, nullptr, false);
+  if (rec.is_discarded() || !rec.contains("seq") || !rec.contains("hash"))
+    throw error(error_kind::audit, "the last record of audit log '" + p.string() +
+                                       "' is corrupt; run 'runbook audit verify' to find where");
+  t.seq = rec["seq"].get<std::uint64_t>();
+  t.hash = rec["hash"].get<std::string>();
+  return t;
+}
+
+std::filesystem::path head_path(const std::filesystem::path& p) {
+  return std::filesystem::path(p.string() + ".head");
+}
+
+void redact_string(std::string& s, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets) {
+    if (secret.empty()) continue;
+    std::size_t at = 0;
+    while ((at = s.find(secret, at)) != std::string::npos) {
+      s.replace(at, secret.size(), "***");
+      at += 3;
+    }
+  }
+}
+
+std::string compute_hash(const json& rec, const std::optional<std::string>& key) {
+  std::string text = canonical(rec);
+  return key ? hmac_sha256_hex(*key, text) : sha256_hex(text);
+}
+
+}  // namespace
+
+std::string canonical(const json& record_without_hash) {
+  // nlohmann's object keys are sorted; dump() without indent is compact and deterministic.
+  return record_without_hash.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+log::log(std::filesystem::path file, std::optional<std::string> key)
+    : m_path(std::move(file)), m_key(std::move(key)) {
+  std::error_code ec;
+  if (m_path.has_parent_path()) std::filesystem::create_directories(m_path.parent_path(), ec);
+  m_fd = ::open(m_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (m_fd < 0) throw error(error_kind::audit, sys_error("open", m_path));
+}
+
+log::~log() {
+  if (m_fd >= 0) ::close(m_fd);
+}
+
+void log::add_secret(std::string value) {
+  if (value.size() >= 3) m_secrets.push_back(std::move(value));
+}
+
+void log::redact(json& value) const {
+  if (m_secrets.empty()) return;
+  if (value.is_string()) {
+    redact_string(value.get_ref<std::string&>(), m_secrets);
+  } else if (value.is_structured()) {
+    for (auto& item : value) redact(item);
+  }
+}
+
+json log::append(std::string_view run, std::string_view event, json fields) {
+  if (!fields.is_object()) throw error(error_kind::internal, "audit fields must be an object");
+  for (const char* name : k_reserved)
+    if (fields.contains(name)) throw error(error_kind::internal, std::string("audit field '") + name + "' is reserved");
+  redact(fields);
+  file_lock lock(m_fd, m_path);
+  tail_info tail = read_tail(m_fd, m_path);
+  if (tail.torn_from >= 0) {
+    // A crash tore the last line before it was fsynced; it was never acknowledged. Drop it.
+    if (::ftruncate(m_fd, tail.torn_from) != 0) throw error(error_kind::audit, sys_error("repair", m_path));
+  }
+  json rec = std::move(fields);
+  rec["seq"] = tail.seq + 1;
+  rec["ts"] = rfc3339_now();
+  rec["run"] = std::string(run);
+  rec["event"] = std::string(event);
+  rec["prev"] = tail.hash;
+  rec["alg"] = m_key ? "hmac-sha256" : "sha256";
+  rec["hash"] = compute_hash(rec, m_key);
+  std::string line = rec.dump(-1, ' ', false, json::error_handler_t::replace);
+  line += '\n';
+  write_all(m_fd, line, m_path);
+  if (::fdatasync(m_fd) != 0) throw error(error_kind::audit, sys_error("fsync", m_path));
+  // The head file lets verify notice records cut off the end. It is written after the log is
+  // durable, so it can lag behind the log after a crash but never run ahead of it.
+  std::string head = json{{"seq", rec["seq"]}, {"hash", rec["hash"]}}.dump() + "\n";
+  std::string hp = head_path(m_path).string();
+  std::string tmp = hp + ".tmp";
+  int hfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (hfd >= 0) {
+    bool ok = ::write(hfd, head.data(), head.size()) == static_cast<ssize_t>(head.size());
+    ::close(hfd);
+    if (ok) ::rename(tmp.c_str(), hp.c_str());
+  }
+  return rec;
+}
+
+void for_each_record(const std::filesystem::path& file, const std::function<void(const json&)>& fn) {
+  std::ifstream in(file);
+  if (!in) return;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    json rec = json::parse(line, nullptr, false);
+    if (rec.is_discarded() || !rec.is_object()) continue;
+    fn(rec);
+  }
+}
+
+verify_result verify(const std::filesystem::path& file, const std::optional<std::string>& key) {
+  verify_result r;
+  std::ifstream in(file);
+  if (!in) throw error(error_kind::io, "unable to read audit log '" + file.string() + "'");
+  std::string line;
+  std::uint64_t lineno = 0;
+  std::uint64_t expect_seq = 1;
+  std::string prev{k_genesis};
+  auto fail = [&](std::string problem) {
+    r.ok = false;
+    r.bad_line = lineno;
+    r.problem = std::move(problem);
+    return r;
+  };
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (in.eof() && !line.empty()) {
+      // Last line without its newline: a torn write the next append will drop.
+      return fail("record is incomplete (torn write)");
+    }
+    json rec = json::parse(line, nullptr, false);
+    if (rec.is_discarded() || !rec.is_object()) return fail("not a JSON record");
+    if (!rec.contains("seq") || !rec["seq"].is_number_unsigned() || !rec.contains("hash") ||
+        !rec["hash"].is_string() || !rec.contains("prev") || !rec["prev"].is_string())
+      return fail("record lacks seq, prev or hash");
+    std::uint64_t seq = rec["seq"].get<std::uint64_t>();
+    if (seq != expect_seq)
+      return fail("seq " + std::to_string(seq) + " where " + std::to_string(expect_seq) +
+                  " was expected: records were deleted, inserted or reordered");
+    if (rec["prev"].get<std::string>() != prev)
+      return fail("prev does not match the hash of the record before it: records were deleted, inserted or reordered");
+    std::string stated = rec["hash"].get<std::string>();
+    std::string alg = rec.value("alg", "sha256");
+    json body = rec;
+    body.erase("hash");
+    if (alg == "hmac-sha256" && !key)
+      return fail("record is keyed (HMAC); set RUNBOOK_AUDIT_KEY to the key file to verify it");
+    if (alg != "hmac-sha256" && alg != "sha256") return fail("unknown hash algorithm '" + alg + "'");
+    std::string actual = compute_hash(body, alg == "hmac-sha256" ? key : std::nullopt);
+    if (actual != stated) return fail("hash does not match the record's content: the record was edited");
+    prev = stated;
+    ++expect_seq;
+    ++r.records;
+  }
+  std::ifstream head(head_path(file));
+  if (head) {
+    std::string text((std::istreambuf_iterator<char>(head)), std::istreambuf_iterator<char>());
+    json h = json::parse(text, nullptr, false);
+    if (!h.is_discarded() && h.contains("seq") && h["seq"].is_number_unsigned()) {
+      std::uint64_t head_seq = h["seq"].get<std::uint64_t>();
+      if (head_seq > r.records) {
+        lineno = r.records + 1;
+        return fail("the log ends at record " + std::to_string(r.records) + " but record " +
+                    std::to_string(head_seq) + " was written: records were removed from its end");
+      }
+    }
+  }
+  return r;
+}
+
+std::optional<std::string> key_from_env() {
+  const char* path = std::getenv("RUNBOOK_AUDIT_KEY");
+  if (!path || !*path) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw error(error_kind::audit, std::string("unable to read the audit key file named by RUNBOOK_AUDIT_KEY: '") + path + "'");
+  std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string_view k = trim(key);
+  if (k.empty()) throw error(error_kind::audit, std::string("the audit key file '") + path + "' is empty");
+  return std::string(k);
+}
+
+}  // namespace rb::audit

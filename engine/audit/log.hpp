@@ -1,0 +1,76 @@
+// The audit log: append-only JSON lines, each record chained to the previous by SHA-256.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rb::audit {
+
+using json = nlohmann::json;
+
+/// Hash of the record before the first one.
+inline constexpr std::string_view k_genesis =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One append-only, hash-chained audit log file. Several processes may append to the same
+/// file at once: each append takes an exclusive flock, reads the last record's hash, writes
+/// one line and fsyncs it before returning. Every record carries `seq`, `ts`, `run`, `event`,
+/// `prev` (the previous record's hash), `alg` and `hash` (SHA-256, or HMAC-SHA256 under a
+/// key, over the record's canonical JSON without `hash`).
+class log {
+ public:
+  /// Opens (creating it and its directory if needed) the log at `file`. With a key, records
+  /// are keyed with HMAC-SHA256.
+  explicit log(std::filesystem::path file, std::optional<std::string> key = std::nullopt);
+  ~log();
+  log(const log&) = delete;
+  log& operator=(const log&) = delete;
+
+  /// Appends one record and returns it as written. Fields in `fields` may not use the names
+  /// the log sets itself. Secret values registered with add_secret are replaced by "***".
+  json append(std::string_view run, std::string_view event, json fields = json::object());
+
+  /// Registers a value that must never appear in the log (a password, a token).
+  void add_secret(std::string value);
+  /// Replaces every registered secret in the strings of `value` (recursively).
+  void redact(json& value) const;
+
+  const std::filesystem::path& path() const { return m_path; }
+
+ private:
+  std::filesystem::path m_path;
+  std::optional<std::string> m_key;
+  std::vector<std::string> m_secrets;
+  int m_fd = -1;
+};
+
+/// The outcome of checking a log file's chain.
+struct verify_result {
+  bool ok = true;
+  std::uint64_t records = 0;        ///< records read that passed
+  std::uint64_t bad_line = 0;       ///< 1-based line of the first broken record, 0 if none
+  std::string problem;              ///< what is wrong there, in words
+};
+
+/// Checks every record: it parses, `seq` follows on, `prev` is the previous record's hash, and
+/// its own hash (or HMAC, with the key) is right; also that the log has not lost records at
+/// its end (against the `.head` file written beside it).
+verify_result verify(const std::filesystem::path& file, const std::optional<std::string>& key);
+
+/// Calls fn for every record, in order. Lines that do not parse are skipped.
+void for_each_record(const std::filesystem::path& file, const std::function<void(const json&)>& fn);
+
+/// The HMAC key named by RUNBOOK_AUDIT_KEY (a file's path), if set. Throws rb::error(audit)
+/// when it is set but cannot be read or is empty.
+std::optional<std::string> key_from_env();
+
+/// The canonical text a record's hash is computed over (the record without `hash`).
+std::string canonical(const json& record_without_hash);
+
+}  // namespace rb::audit

@@ -1,0 +1,376 @@
+// The executor: phases, steps, retries, confirmation, compensation and resume.
+#include "engine/run/executor.hpp"
+
+#include <unistd.h>
+
+#include "engine/run/context.hpp"
+#include "engine/run/retry.hpp"
+#include "engine/run/state.hpp"
+#include "engine/util/duration.hpp"
+#include "engine/util/hash.hpp"
+#include "engine/util/text.hpp"
+
+namespace rb::run {
+namespace {
+
+long long ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration_cast<milliseconds>(b - a).count();
+}
+
+json step_fields(const phase_def& phase, const step_def& step) {
+  return json{{"phase", phase.name}, {"step", step.name}};
+}
+
+on_error policy_for(const runbook_def& book, const phase_def& phase, const step_def& step) {
+  if (step.on_err) return *step.on_err;
+  if (phase.on_err) return *phase.on_err;
+  return book.on_err;
+}
+
+}  // namespace
+
+int exit_code_for(std::string_view s) {
+  if (s == status::succeeded) return exit_codes::ok;
+  if (s == status::rollback_failed) return exit_codes::rollback_failed;
+  if (s == status::cancelled) return exit_codes::cancelled;
+  return exit_codes::failed;
+}
+
+json run_outcome::to_json() const {
+  json j = {{"run", run_id}, {"status", status}, {"duration_ms", duration.count()}};
+  if (error) j["error"] = error->to_json();
+  if (!failed_step.empty()) j["failed_step"] = failed_step;
+  if (!continued.empty()) j["continued"] = continued;
+  return j;
+}
+
+executor::executor(audit::log& log, reporter& out, clock& clk, confirmer& confirm)
+    : m_log(log), m_out(out), m_clock(clk), m_confirm(confirm) {}
+
+run_outcome executor::run(const runbook_def& book, const run_options& opts) {
+  return execute(book, opts, nullptr);
+}
+
+run_outcome executor::resume(const runbook_def& book, const run_state& state, const run_options& opts) {
+  if (state.end)
+    throw error(error_kind::usage, "run " + state.run_id + " already ended (" + state.end->value("status", "") +
+                                       "); there is nothing to resume");
+  std::string recorded = state.start.value("sha256", "");
+  if (recorded != book.file_sha256 && !opts.force)
+    throw error(error_kind::usage, "the runbook file " + book.file.string() + " changed since run " + state.run_id +
+                                       " started (sha256 " + recorded.substr(0, 12) + "… then, " +
+                                       book.file_sha256.substr(0, 12) +
+                                       "… now); resume with --force to run the changed file");
+  return execute(book, opts, &state);
+}
+
+void executor::require_confirmable(const runbook_def& book, const run_options& opts) const {
+  if (opts.yes || m_confirm.interactive()) return;
+  std::vector<std::string> needing;
+  for (const auto& p : book.phases)
+    for (const auto& s : p.steps)
+      if (s.confirm) needing.push_back("step '" + s.name + "' of phase '" + p.name + "' (" + *s.confirm + ")");
+  if (!needing.empty())
+    throw error(error_kind::usage, "runbook '" + book.name + "' has destructive steps that need confirmation: " +
+                                       join(needing, "; ") +
+                                       ". Nothing was run. Pass --yes, or run it on a terminal to confirm each one");
+}
+
+std::optional<std::chrono::steady_clock::time_point> executor::deadline_for(const runbook_def& book,
+                                                                            const phase_def& phase,
+                                                                            const step_def& step) const {
+  milliseconds limit = step.timeout ? *step.timeout : phase.timeout ? *phase.timeout : book.timeout;
+  if (limit.count() <= 0) return std::nullopt;
+  return std::chrono::steady_clock::now() + limit;
+}
+
+run_outcome executor::execute(const runbook_def& book, const run_options& opts, const run_state* resumed) {
+  if (!resumed) require_confirmable(book, opts);
+  run_outcome outcome;
+  outcome.run_id = resumed ? resumed->run_id : new_run_id();
+  run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
+  auto t0 = m_clock.now();
+
+  if (!resumed) {
+    ctx.audit("run.start", {{"runbook", book.name},
+                            {"title", book.title},
+                            {"file", book.file.string()},
+                            {"sha256", book.file_sha256},
+                            {"params", opts.params},
+                            {"operator", operator_identity()},
+                            {"reason", opts.reason},
+                            {"host", host_name()},
+                            {"pid", static_cast<long long>(::getpid())},
+                            {"version", RUNBOOK_VERSION},
+                            {"steps", book.step_count()},
+                            {"yes", opts.yes}});
+  } else {
+    ctx.audit("run.resume", {{"operator", operator_identity()},
+                             {"reason", opts.reason},
+                             {"host", host_name()},
+                             {"pid", static_cast<long long>(::getpid())},
+                             {"sha256", book.file_sha256},
+                             {"forced", opts.force && resumed->start.value("sha256", "") != book.file_sha256}});
+  }
+  m_out.run_started(book, outcome.run_id, resumed != nullptr, false);
+
+  auto finish = [&](std::string_view st) {
+    outcome.status = std::string(st);
+    outcome.duration = milliseconds(ms_between(t0, m_clock.now()));
+    json f = {{"status", outcome.status}, {"duration_ms", outcome.duration.count()}};
+    if (outcome.error) f["error"] = outcome.error->to_json();
+    if (!outcome.failed_step.empty()) f["failed_step"] = outcome.failed_step;
+    if (!outcome.continued.empty()) f["continued"] = outcome.continued;
+    ctx.set_position(nullptr, nullptr);
+    ctx.audit("run.end", std::move(f));
+    m_out.run_finished(outcome.status, outcome.duration, outcome.run_id);
+    return outcome;
+  };
+
+  // Steps that completed, in the order they ran: the compensation path runs them backwards.
+  std::vector<step_ref> done;
+  std::size_t total = book.step_count();
+  std::size_t index = 0;
+
+  if (resumed && resumed->rolling_back) {
+    // The run was interrupted while rolling back: finish the rollback path, nothing else.
+    for (const auto& p : book.phases)
+      for (const auto& s : p.steps)
+        if (resumed->step_done(p.name, s.name) &&
+            resumed->step_end.at({p.name, s.name}).value("status", "") == "succeeded")
+          done.push_back({&p, &s});
+    std::optional<step_error> rb_fail;
+    m_out.rollback_started("continuing the interrupted rollback");
+    if (!compensate(ctx, book, done, resumed, rb_fail)) {
+      outcome.error = rb_fail;
+      return finish(status::rollback_failed);
+    }
+    return finish(status::rolled_back);
+  }
+
+  std::size_t phase_no = 0;
+  for (const auto& phase : book.phases) {
+    ++phase_no;
+    if (resumed && resumed->phase_status.count(phase.name) &&
+        resumed->phase_status.at(phase.name) == status::succeeded) {
+      for (const auto& s : phase.steps) {
+        ++index;
+        if (resumed->step_end.count({phase.name, s.name}) &&
+            resumed->step_end.at({phase.name, s.name}).value("status", "") == "succeeded")
+          done.push_back({&phase, &s});
+      }
+      continue;
+    }
+    ctx.set_position(&phase, nullptr);
+    ctx.audit("phase.start", {{"phase", phase.name}, {"index", phase_no}, {"of", book.phases.size()}});
+    m_out.phase_started(phase, phase_no, book.phases.size());
+    auto phase_t0 = m_clock.now();
+    bool phase_failed = false;
+
+    for (const auto& step : phase.steps) {
+      ++index;
+      if (resumed && resumed->step_done(phase.name, step.name)) {
+        if (resumed->step_end.at({phase.name, step.name}).value("status", "") == "succeeded")
+          done.push_back({&phase, &step});
+        continue;
+      }
+      on_error policy = policy_for(book, phase, step);
+      ctx.set_position(&phase, &step);
+      step_result r = execute_step(ctx, book, phase, step, policy, opts, index, total);
+      if (r.status == step_status::succeeded) {
+        done.push_back({&phase, &step});
+        continue;
+      }
+      if (r.status == step_status::skipped) continue;
+
+      // The step failed for good.
+      std::string where = phase.name + "/" + step.name;
+      if (policy == on_error::cont) {
+        outcome.continued.push_back(where);
+        continue;
+      }
+      outcome.error = r.error;
+      outcome.failed_step = where;
+      phase_failed = true;
+      ctx.set_position(&phase, nullptr);
+      ctx.audit("phase.end", {{"phase", phase.name}, {"status", "failed"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}});
+      if (policy == on_error::abort) return finish(status::failed);
+      std::string why = describe_step(book, phase, step) + " failed: " + (r.error ? r.error->describe() : "");
+      ctx.audit("run.rollback", {{"reason", why}, {"steps", done.size()}});
+      m_out.rollback_started(why);
+      std::optional<step_error> rb_fail;
+      if (!compensate(ctx, book, done, nullptr, rb_fail)) {
+        outcome.error = rb_fail;
+        return finish(status::rollback_failed);
+      }
+      return finish(done.empty() ? status::failed : status::rolled_back);
+    }
+    if (!phase_failed) {
+      ctx.set_position(&phase, nullptr);
+      ctx.audit("phase.end", {{"phase", phase.name}, {"status", "succeeded"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}});
+    }
+  }
+  return finish(status::succeeded);
+}
+
+executor::step_result executor::execute_step(run_context& ctx, const runbook_def& book, const phase_def& phase,
+                                             const step_def& step, on_error policy, const run_options& opts,
+                                             std::size_t index, std::size_t total) {
+  json base = step_fields(phase, step);
+  auto t0 = m_clock.now();
+  {
+    json f = base;
+    f["attempt"] = 1;
+    f["index"] = index;
+    f["of"] = total;
+    ctx.audit("step.start", std::move(f));
+  }
+  m_out.step_started(step, index, total);
+  step_call call{book, phase, step, 1, std::nullopt, &ctx};
+
+  auto end_record = [&](std::string_view st, int attempt, const step_error* err, json extra) {
+    json f = base;
+    f["status"] = std::string(st);
+    f["attempt"] = attempt;
+    f["duration_ms"] = ms_between(t0, m_clock.now());
+    if (err) f["error"] = err->to_json();
+    if (st == "failed") f["on_error"] = std::string(to_string(policy));
+    for (auto& [k, v] : extra.items()) f[k] = v;
+    ctx.audit("step.end", std::move(f));
+  };
+  auto fail = [&](step_error err, int attempt) {
+    end_record("failed", attempt, &err, json::object());
+    m_out.step_finished(step, policy == on_error::cont ? "failed, continuing" : "failed",
+                        milliseconds(ms_between(t0, m_clock.now())), &err, "");
+    return step_result{step_status::failed, std::move(err)};
+  };
+
+  if (step.has_when) {
+    call.deadline = deadline_for(book, phase, step);
+    call_result w = step.body->when(call);
+    if (w.error) return fail(*w.error, 1);
+    if (!(w.value.is_boolean() && w.value.get<bool>()) && !w.value.is_null()) {
+      std::string reason = w.value.is_string() ? w.value.get<std::string>() : "its condition is false";
+      end_record("skipped", 1, nullptr, json{{"reason", reason}});
+      m_out.step_finished(step, "skipped", milliseconds(ms_between(t0, m_clock.now())), nullptr, reason);
+      return {step_status::skipped, std::nullopt};
+    }
+  }
+
+  if (step.confirm) {
+    json f = base;
+    f["text"] = *step.confirm;
+    bool yes = false;
+    if (opts.yes) {
+      yes = true;
+      f["by"] = "--yes";
+    } else if (m_confirm.interactive()) {
+      yes = m_confirm.ask("Step '" + step.name + "' of phase '" + phase.name + "' is destructive: " + *step.confirm);
+      f["by"] = "terminal";
+    } else {
+      f["by"] = "none";
+    }
+    f["answer"] = yes ? "yes" : "no";
+    f["operator"] = operator_identity();
+    ctx.audit("confirm", std::move(f));
+    if (!yes) {
+      step_error err;
+      err.kind = error_kind::not_confirmed;
+      err.klass = "not_confirmed";
+      err.message = describe_step(book, phase, step) + " needs confirmation (" + *step.confirm + ") and was not confirmed";
+      return fail(std::move(err), 1);
+    }
+  }
+
+  int attempts = std::max(1, step.retry.attempts);
+  std::optional<step_error> last;
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    if (attempt > 1) {
+      milliseconds delay = backoff_delay(step.retry, attempt);
+      json f = base;
+      f["attempt"] = attempt;
+      f["delay_ms"] = delay.count();
+      f["error"] = last->to_json();
+      ctx.audit("step.retry", std::move(f));
+      m_out.step_retry(step, attempt, delay, *last);
+      m_clock.sleep_for(delay);
+    }
+    call.attempt = attempt;
+    call.deadline = deadline_for(book, phase, step);
+    call_result r = step.body->run(call);
+    if (r.error) {
+      last = r.error;
+      if (attempt < attempts && retryable(step.retry, *r.error)) continue;
+      return fail(*r.error, attempt);
+    }
+    if (step.has_verify) {
+      call.deadline = deadline_for(book, phase, step);
+      call_result v = step.body->verify(call);
+      json f = base;
+      f["ok"] = v.ok();
+      if (v.error) f["error"] = v.error->to_json();
+      ctx.audit("verify", std::move(f));
+      if (v.error) return fail(*v.error, attempt);
+    }
+    json extra = json::object();
+    if (!r.value.is_null()) extra["result"] = r.value;
+    end_record("succeeded", attempt, nullptr, std::move(extra));
+    m_out.step_finished(step, "succeeded", milliseconds(ms_between(t0, m_clock.now())), nullptr,
+                        attempt > 1 ? "after " + std::to_string(attempt) + " attempts" : "");
+    return {step_status::succeeded, std::nullopt};
+  }
+  return fail(last.value_or(step_error{}), attempts);
+}
+
+bool executor::compensate(run_context& ctx, const runbook_def& book, const std::vector<step_ref>& done,
+                          const run_state* resumed, std::optional<step_error>& failure) {
+  for (auto it = done.rbegin(); it != done.rend(); ++it) {
+    const phase_def& phase = *it->phase;
+    const step_def& step = *it->step;
+    if (!step.has_rollback) continue;
+    if (resumed && resumed->rolled_back.count({phase.name, step.name})) continue;
+    ctx.set_position(&phase, &step);
+    json base = step_fields(phase, step);
+    ctx.audit("rollback.start", base);
+    auto t0 = m_clock.now();
+    step_call call{book, phase, step, 1, deadline_for(book, phase, step), &ctx};
+    call_result r = step.body->rollback(call);
+    json f = base;
+    f["status"] = r.ok() ? "succeeded" : "failed";
+    f["duration_ms"] = ms_between(t0, m_clock.now());
+    if (r.error) f["error"] = r.error->to_json();
+    ctx.audit("rollback.end", std::move(f));
+    m_out.rollback_step(phase, step, r.ok() ? "succeeded" : "failed", r.error ? &*r.error : nullptr);
+    if (r.error) {
+      failure = r.error;
+      failure->message = "the rollback of " + describe_step(book, phase, step) + " failed: " + failure->message;
+      return false;
+    }
+  }
+  return true;
+}
+
+void print_dry_run(const runbook_def& book, const run_options& opts, reporter& m_out) {
+  m_out.run_started(book, "", false, true);
+  std::size_t index = 0, phase_no = 0, total = book.step_count();
+  for (const auto& phase : book.phases) {
+    m_out.phase_started(phase, ++phase_no, book.phases.size());
+    for (const auto& step : phase.steps) {
+      ++index;
+      std::string line = "[" + std::to_string(index) + "/" + std::to_string(total) + "] would run '" + step.name + "'";
+      std::vector<std::string> notes;
+      if (step.has_when) notes.push_back("if its `when` allows");
+      if (step.confirm) notes.push_back(std::string(opts.yes ? "confirmed by --yes: " : "asks to confirm: ") + *step.confirm);
+      if (step.retry.attempts > 1)
+        notes.push_back("up to " + std::to_string(step.retry.attempts) + " attempts");
+      milliseconds limit = step.timeout ? *step.timeout : phase.timeout ? *phase.timeout : book.timeout;
+      notes.push_back("time limit " + format_duration(limit));
+      if (step.has_verify) notes.push_back("then verify");
+      if (step.has_rollback) notes.push_back("has a rollback");
+      line += " (" + join(notes, ", ") + ")";
+      m_out.message(line);
+    }
+  }
+}
+
+}  // namespace rb::run

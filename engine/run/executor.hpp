@@ -1,0 +1,93 @@
+// The executor: runs a runbook's phases and steps, journals every state change before acting,
+// retries, compensates completed steps in reverse on failure, and resumes interrupted runs.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "engine/audit/log.hpp"
+#include "engine/run/confirm.hpp"
+#include "engine/run/journal.hpp"
+#include "engine/run/model.hpp"
+#include "engine/run/reporter.hpp"
+#include "engine/util/clock.hpp"
+
+namespace rb::run {
+
+/// Final states of a run, as written in run.end.
+namespace status {
+inline constexpr std::string_view succeeded = "succeeded";
+inline constexpr std::string_view failed = "failed";
+inline constexpr std::string_view rolled_back = "rolled_back";
+inline constexpr std::string_view rollback_failed = "rollback_failed";
+inline constexpr std::string_view cancelled = "cancelled";
+}  // namespace status
+
+/// The CLI exit code for a run's final status.
+int exit_code_for(std::string_view run_status);
+
+struct run_options {
+  json params = json::object();  ///< typed values (resolve_params)
+  bool yes = false;              ///< --yes: destructive steps are confirmed
+  bool dry_run = false;
+  std::string reason;            ///< --reason, recorded in run.start
+  bool force = false;            ///< resume although the runbook file changed
+};
+
+struct run_outcome {
+  std::string run_id;
+  std::string status;
+  std::optional<step_error> error;  ///< the failure that ended the run, if any
+  std::string failed_step;          ///< "phase/step" of that failure
+  std::vector<std::string> continued;  ///< steps that failed with on_error = "continue"
+  milliseconds duration{0};
+  int exit_code() const { return exit_code_for(status); }
+  json to_json() const;
+};
+
+/// Prints what a run would do, without running any runbook code or writing the audit log.
+void print_dry_run(const runbook_def& book, const run_options& opts, reporter& out);
+
+class executor {
+ public:
+  executor(audit::log& log, reporter& out, clock& clk, confirmer& confirm);
+
+  /// Runs the runbook from the start. Throws rb::error(usage) before anything runs when a
+  /// destructive step cannot be confirmed.
+  run_outcome run(const runbook_def& book, const run_options& opts);
+
+  /// Continues an interrupted run from its first unfinished step; never re-runs a finished
+  /// one. Throws rb::error(usage) when the run already ended, or when the runbook file
+  /// changed since the run started (unless opts.force).
+  run_outcome resume(const runbook_def& book, const run_state& state, const run_options& opts);
+
+ private:
+  struct step_ref {
+    const phase_def* phase;
+    const step_def* step;
+  };
+  enum class step_status { succeeded, skipped, failed };
+  struct step_result {
+    step_status status;
+    std::optional<step_error> error;
+  };
+
+  run_outcome execute(const runbook_def& book, const run_options& opts, const run_state* resumed);
+  step_result execute_step(class run_context& ctx, const runbook_def& book, const phase_def& phase,
+                           const step_def& step, on_error policy, const run_options& opts,
+                           std::size_t index, std::size_t total);
+  /// Runs the rollback handlers of `done` in reverse; returns false when one failed.
+  bool compensate(class run_context& ctx, const runbook_def& book, const std::vector<step_ref>& done,
+                  const run_state* resumed, std::optional<step_error>& failure);
+  std::optional<std::chrono::steady_clock::time_point> deadline_for(const runbook_def& book,
+                                                                    const phase_def& phase,
+                                                                    const step_def& step) const;
+  void require_confirmable(const runbook_def& book, const run_options& opts) const;
+
+  audit::log& m_log;
+  reporter& m_out;
+  clock& m_clock;
+  confirmer& m_confirm;
+};
+
+}  // namespace rb::run

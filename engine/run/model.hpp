@@ -1,0 +1,148 @@
+// The runbook model the executor runs: runbook, phases, steps, params, retry policy.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/error.hpp"
+
+namespace rb::run {
+
+using json = nlohmann::json;
+using std::chrono::milliseconds;
+
+/// Where something was declared: "runbooks/migration/centralized.lua:42".
+struct source_loc {
+  std::string file;
+  int line = 0;
+  std::string str() const { return line > 0 ? file + ":" + std::to_string(line) : file; }
+};
+
+enum class param_type { string, integer, number, boolean, enumeration, duration };
+
+/// One declared parameter (`params = { batch = { type = "integer", default = 1000 } }`).
+struct param_spec {
+  std::string name;
+  param_type type = param_type::string;
+  std::optional<std::string> default_text;  ///< the default as the user would type it
+  std::vector<std::string> values;          ///< allowed values of an enum
+  std::string doc;
+  bool required = false;                    ///< no default and required = true
+  source_loc where;
+};
+
+/// What happens when a step fails for good: compensate, stop as is, or go on.
+enum class on_error { rollback, abort, cont };
+enum class backoff_kind { fixed, exponential };
+
+/// `retry = { attempts = 3, backoff = "exponential", initial = "1s", max = "30s", on = {...} }`.
+struct retry_policy {
+  int attempts = 1;
+  backoff_kind backoff = backoff_kind::exponential;
+  milliseconds initial{1000};
+  milliseconds max{60'000};
+  std::vector<std::string> on;  ///< error classes, kinds or SQLSTATE patterns ("08*"); empty = any
+};
+
+/// A failure raised by runbook code, with the structure the Lua error table had.
+struct step_error {
+  error_kind kind = error_kind::step_failed;
+  std::string klass;      ///< finer class: "unique_violation", "timeout", "check" ...
+  std::string message;
+  std::string sqlstate, detail, hint;
+  std::string source;     ///< file of the raising code
+  int line = 0;
+  std::string traceback;
+  /// JSON for the audit log (no traceback).
+  json to_json() const;
+  /// One readable line: "check failed: no users (runbooks/x.lua:12)".
+  std::string describe() const;
+};
+
+class run_context;
+struct step_def;
+struct phase_def;
+struct runbook_def;
+
+/// What the executor hands to a step's code for one call.
+struct step_call {
+  const runbook_def& book;
+  const phase_def& phase;
+  const step_def& step;
+  int attempt = 1;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  run_context* ctx = nullptr;
+};
+
+/// The outcome of calling one piece of runbook code.
+struct call_result {
+  std::optional<step_error> error;  ///< set when the code raised
+  json value;                       ///< what it returned, summarised for the audit
+  bool ok() const { return !error; }
+};
+
+/// A step's code, supplied by the bindings (Lua functions); the engine knows no Lua.
+class step_body {
+ public:
+  virtual ~step_body() = default;
+  virtual call_result run(const step_call& call) = 0;
+  /// Checks the result of the last successful run.
+  virtual call_result verify(const step_call& call) = 0;
+  virtual call_result rollback(const step_call& call) = 0;
+  /// value: true to run the step; false or a reason string to skip it.
+  virtual call_result when(const step_call& call) = 0;
+};
+
+struct step_def {
+  std::string name;
+  std::string description;
+  source_loc where;
+  bool has_verify = false, has_rollback = false, has_when = false;
+  std::optional<milliseconds> timeout;
+  retry_policy retry;
+  std::optional<on_error> on_err;
+  std::optional<std::string> confirm;  ///< destructive: text shown when asking
+  std::shared_ptr<step_body> body;
+};
+
+struct phase_def {
+  std::string name;
+  std::string description;
+  source_loc where;
+  std::optional<milliseconds> timeout;
+  std::optional<on_error> on_err;
+  std::vector<step_def> steps;
+};
+
+struct runbook_def {
+  std::string name;
+  std::string title, description;
+  std::vector<std::string> tags;
+  std::filesystem::path file;
+  std::string file_sha256;
+  source_loc where;
+  std::vector<param_spec> params;
+  on_error on_err = on_error::rollback;
+  milliseconds timeout{10 * 60 * 1000};  ///< default per-step time limit
+  std::size_t step_count() const {
+    std::size_t n = 0;
+    for (const auto& p : phases) n += p.steps.size();
+    return n;
+  }
+  std::vector<phase_def> phases;
+};
+
+std::string_view to_string(param_type t);
+std::string_view to_string(on_error e);
+std::optional<on_error> on_error_from(std::string_view s);
+
+/// "step 'users' of phase 'migrate' of runbook 'migration.centralized' (file:line)".
+std::string describe_step(const runbook_def& book, const phase_def& phase, const step_def& step);
+
+}  // namespace rb::run

@@ -1,0 +1,52 @@
+// Progress output of a run: live lines on a terminal, plain lines otherwise.
+#pragma once
+
+#include <chrono>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "engine/run/model.hpp"
+
+namespace rb::run {
+
+struct reporter_options {
+  bool tty = false;    ///< rewrite the current step's line in place
+  bool color = false;  ///< ANSI colours (off when NO_COLOR is set)
+  bool quiet = false;  ///< print nothing (tests, --json without progress)
+};
+
+/// Writes what a person watching a run wants to see: each phase, each step with "i of N",
+/// its outcome and time, retries, rollbacks, and messages from the runbook.
+class reporter {
+ public:
+  reporter(std::ostream& out, reporter_options opts);
+  /// Options for the current process: terminal when `out` is one, colour unless NO_COLOR.
+  static reporter_options detect(int fd);
+
+  void run_started(const runbook_def& book, const std::string& run_id, bool resumed, bool dry_run);
+  void phase_started(const phase_def& phase, std::size_t index, std::size_t count);
+  void step_started(const step_def& step, std::size_t index, std::size_t total);
+  void step_retry(const step_def& step, int next_attempt, milliseconds delay, const step_error& err);
+  void step_finished(const step_def& step, std::string_view status, milliseconds took,
+                     const step_error* err, const std::string& note);
+  void rollback_started(std::string_view why);
+  void rollback_step(const phase_def& phase, const step_def& step, std::string_view status,
+                     const step_error* err);
+  void message(std::string_view line);
+  void run_finished(std::string_view status, milliseconds took, const std::string& run_id);
+
+ private:
+  void close_line();
+  std::string paint(std::string_view text, const char* code) const;
+  std::string elapsed() const;
+
+  std::ostream& m_out;
+  reporter_options m_opts;
+  bool m_line_open = false;
+  std::size_t m_index = 0, m_total = 0;
+  std::string m_step;
+  std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
+};
+
+}  // namespace rb::run

@@ -1,0 +1,654 @@
+// Runs a child process without a shell: spawn, feed stdin, drain stdout/stderr, time out, kill its group.
+#include "engine/shell/process.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <system_error>
+#include <utility>
+
+#include "engine/error.hpp"
+
+extern char** environ;
+
+namespace rb::shell {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr auto k_tick = 50ms;         // cancel polling, and exit polling without a pidfd
+constexpr auto k_kill_grace = 2s;     // SIGTERM -> SIGKILL
+constexpr auto k_drain_grace = 100ms; // reading after the child is gone but its pipes are not
+constexpr std::size_t k_chunk = 64 * 1024;
+constexpr const char* k_default_path = "/usr/local/bin:/usr/bin:/bin";
+
+std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+
+[[noreturn]] void fail_start(const std::string& argv0, const std::string& why) {
+  throw error(error_kind::shell, "unable to start '" + argv0 + "': " + why);
+}
+
+/// An owned file descriptor.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) : m_fd(fd) {}
+  unique_fd(unique_fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.m_fd, -1));
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+
+  int get() const noexcept { return m_fd; }
+  bool valid() const noexcept { return m_fd >= 0; }
+  void reset(int fd = -1) noexcept {
+    // close() is not retried on EINTR: on Linux the descriptor is gone either way.
+    if (m_fd >= 0) ::close(m_fd);
+    m_fd = fd;
+  }
+
+ private:
+  int m_fd = -1;
+};
+
+/// Moves a close-on-exec descriptor above 0..2 so that dup2 onto the standard streams never
+/// targets itself (which would leave FD_CLOEXEC set in the child).
+unique_fd above_stdio(unique_fd fd, const std::string& argv0) {
+  if (fd.get() > 2) return fd;
+  int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) fail_start(argv0, "cannot duplicate a descriptor: " + errno_text(errno));
+  return unique_fd(moved);
+}
+
+struct pipe_ends {
+  unique_fd read, write;
+};
+
+pipe_ends make_pipe(const std::string& argv0) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) fail_start(argv0, "cannot create a pipe: " + errno_text(errno));
+  unique_fd r(fds[0]), w(fds[1]);
+  r = above_stdio(std::move(r), argv0);
+  w = above_stdio(std::move(w), argv0);
+  return {std::move(r), std::move(w)};
+}
+
+void set_nonblocking(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/// The user a child switches to, resolved in the parent (getpwnam and getgrouplist are not
+/// async-signal-safe, so the child only calls setgroups/setgid/setuid).
+struct target_user {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::string home;
+};
+
+std::optional<target_user> lookup_user(const process_options& opts) {
+  if (!opts.run_as_user) return std::nullopt;
+  const std::string& name = *opts.run_as_user;
+  const std::string& argv0 = opts.argv.front();
+
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  int rc;
+  while ((rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found)) == ERANGE)
+    buf.resize(buf.size() * 2);
+  if (rc != 0) fail_start(argv0, "cannot look up user '" + name + "': " + errno_text(rc));
+  if (found == nullptr) fail_start(argv0, "no such user '" + name + "'");
+
+  if (::geteuid() != 0) {
+    if (pw.pw_uid == ::geteuid()) return std::nullopt;  // already that user
+    fail_start(argv0, "cannot run as user '" + name + "' without being root");
+  }
+
+  target_user user{name, pw.pw_uid, pw.pw_gid, {}, pw.pw_dir ? pw.pw_dir : "/"};
+  int count = 32;
+  for (;;) {
+    user.groups.resize(static_cast<std::size_t>(count));
+    int n = count;
+    if (::getgrouplist(name.c_str(), pw.pw_gid, user.groups.data(), &n) >= 0) {
+      user.groups.resize(static_cast<std::size_t>(n));
+      break;
+    }
+    count = std::max(n, count * 2);
+  }
+  return user;
+}
+
+/// The child's environment as "KEY=value" strings.
+std::map<std::string, std::string> child_env(const process_options& opts,
+                                             const std::optional<target_user>& user) {
+  std::map<std::string, std::string> env;
+  if (!opts.clear_env) {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::string_view entry(*e);
+      auto eq = entry.find('=');
+      if (eq == std::string_view::npos || eq == 0) continue;
+      env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+    }
+    if (user) {
+      env["HOME"] = user->home;
+      env["USER"] = user->name;
+      env["LOGNAME"] = user->name;
+    }
+  }
+  for (const auto& [key, value] : opts.env) env[key] = value;
+  return env;
+}
+
+/// Resolves argv[0] against the child's PATH, as execvp would, so that "not found" is reported
+/// before anything is spawned.
+std::string resolve_program(const std::string& argv0, const std::map<std::string, std::string>& env) {
+  if (argv0.empty()) fail_start(argv0, "the program name is empty");
+  if (argv0.find('/') != std::string::npos) return argv0;
+
+  auto it = env.find("PATH");
+  std::string path = it != env.end() ? it->second : k_default_path;
+  bool denied = false;
+  std::size_t pos = 0;
+  for (;;) {
+    auto colon = path.find(':', pos);
+    std::string dir = path.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + argv0;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+      denied = true;
+    }
+    if (colon == std::string::npos) break;
+    pos = colon + 1;
+  }
+  if (denied) fail_start(argv0, "permission denied");
+  fail_start(argv0, "not found in PATH (" + path + ")");
+}
+
+/// NULL-terminated pointer arrays over strings that outlive them.
+std::vector<char*> c_array(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+/// The descriptors a child's standard streams come from.
+struct child_stdio {
+  int in, out, err;
+};
+
+pid_t spawn_plain(const std::string& argv0, const std::string& program, char* const* argv,
+                  char* const* envp, const std::optional<std::filesystem::path>& cwd,
+                  child_stdio stdio) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  if (int rc = ::posix_spawn_file_actions_init(&actions); rc != 0) fail_start(argv0, errno_text(rc));
+  if (int rc = ::posix_spawnattr_init(&attr); rc != 0) {
+    ::posix_spawn_file_actions_destroy(&actions);
+    fail_start(argv0, errno_text(rc));
+  }
+
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  int rc = 0;
+  auto step = [&rc](int r) {
+    if (rc == 0) rc = r;
+  };
+  step(::posix_spawn_file_actions_adddup2(&actions, stdio.in, 0));
+  step(::posix_spawn_file_actions_adddup2(&actions, stdio.out, 1));
+  step(::posix_spawn_file_actions_adddup2(&actions, stdio.err, 2));
+  step(::posix_spawn_file_actions_addclosefrom_np(&actions, 3));
+  if (cwd) step(::posix_spawn_file_actions_addchdir_np(&actions, cwd->c_str()));
+  step(::posix_spawnattr_setflags(
+      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+  step(::posix_spawnattr_setpgroup(&attr, 0));
+  step(::posix_spawnattr_setsigmask(&attr, &none));
+  step(::posix_spawnattr_setsigdefault(&attr, &all));
+
+  pid_t pid = -1;
+  if (rc == 0) rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv, envp);
+  ::posix_spawnattr_destroy(&attr);
+  ::posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) fail_start(argv0, errno_text(rc));
+  return pid;
+}
+
+/// What a forked child reports through its error pipe when it cannot exec.
+struct child_failure {
+  int stage;
+  int err;
+};
+enum child_stage : int { stage_setup = 1, stage_chdir, stage_user, stage_exec };
+
+/// fork + exec for switching users, which posix_spawn cannot do. Only async-signal-safe calls
+/// happen between fork and exec; everything is prepared before the fork.
+pid_t spawn_as_user(const std::string& argv0, const std::string& program, char* const* argv,
+                    char* const* envp, const std::optional<std::filesystem::path>& cwd,
+                    child_stdio stdio, const target_user& user) {
+  pipe_ends report = make_pipe(argv0);
+  const char* dir = cwd ? cwd->c_str() : nullptr;
+  const gid_t* groups = user.groups.data();
+  const std::size_t group_count = user.groups.size();
+  const int rtmin = SIGRTMIN;
+  const int report_fd = report.write.get();
+  long open_max = ::sysconf(_SC_OPEN_MAX);
+  const int max_fd = open_max > 0 && open_max < 65536 ? static_cast<int>(open_max) : 65536;
+
+  // Block every signal so that no handler of ours runs in the child before it resets them.
+  sigset_t all, none, saved;
+  sigfillset(&all);
+  sigemptyset(&none);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    auto die = [report_fd](int stage) {
+      child_failure f{stage, errno};
+      ssize_t ignored = ::write(report_fd, &f, sizeof f);
+      (void)ignored;
+      ::_exit(127);
+    };
+    if (::setpgid(0, 0) != 0) die(stage_setup);
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig == SIGKILL || sig == SIGSTOP || (sig > 31 && sig < rtmin)) continue;
+      struct sigaction sa {};
+      sa.sa_handler = SIG_DFL;
+      ::sigaction(sig, &sa, nullptr);
+    }
+    if (::dup2(stdio.in, 0) < 0 || ::dup2(stdio.out, 1) < 0 || ::dup2(stdio.err, 2) < 0)
+      die(stage_setup);
+    if (::setgroups(group_count, groups) != 0 || ::setgid(user.gid) != 0 || ::setuid(user.uid) != 0)
+      die(stage_user);
+    if (dir != nullptr && ::chdir(dir) != 0) die(stage_chdir);  // as the user, like su -c 'cd'
+    // Everything above 2 closes at exec; the report pipe stays usable until then.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < max_fd; ++fd) {
+        int flags = ::fcntl(fd, F_GETFD);
+        if (flags >= 0 && (flags & FD_CLOEXEC) == 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+      }
+    }
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(program.c_str(), argv, envp);
+    die(stage_exec);
+  }
+  int fork_err = errno;
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (pid < 0) fail_start(argv0, "cannot fork: " + errno_text(fork_err));
+  // Also from this side, so that kill(-pid) works whichever runs first.
+  ::setpgid(pid, pid);
+  report.write.reset();
+
+  child_failure failure{};
+  std::size_t got = 0;
+  while (got < sizeof failure) {
+    ssize_t n = ::read(report.read.get(), reinterpret_cast<char*>(&failure) + got, sizeof failure - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got == 0) return pid;  // exec succeeded: the pipe closed on exec
+
+  int status;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  switch (failure.stage) {
+    case stage_chdir:
+      fail_start(argv0, "cannot change to directory '" + std::string(dir ? dir : "") + "': " + errno_text(failure.err));
+    case stage_user:
+      fail_start(argv0, "cannot switch to user '" + user.name + "': " + errno_text(failure.err));
+    case stage_exec:
+      fail_start(argv0, errno_text(failure.err));
+    default:
+      fail_start(argv0, "cannot set up the child: " + errno_text(failure.err));
+  }
+}
+
+/// Owns the spawned child until it is reaped; if run() unwinds early (a callback threw), the
+/// process group is killed and the child reaped.
+class child_process {
+ public:
+  explicit child_process(pid_t pid) : m_pid(pid) {}
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() {
+    if (m_reaped) return;
+    ::kill(-m_pid, SIGKILL);
+    ::kill(m_pid, SIGKILL);
+    wait(0);
+  }
+
+  pid_t pid() const noexcept { return m_pid; }
+  bool reaped() const noexcept { return m_reaped; }
+  int status() const noexcept { return m_status; }
+
+  /// waitpid with `flags`; true once the child has been reaped.
+  bool wait(int flags) {
+    if (m_reaped) return true;
+    for (;;) {
+      pid_t r = ::waitpid(m_pid, &m_status, flags);
+      if (r == m_pid) return m_reaped = true;
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {  // ECHILD: someone else reaped it (SIGCHLD ignored); treat as gone
+        m_status = 0;
+        return m_reaped = true;
+      }
+      return false;
+    }
+  }
+
+  /// Signals the whole process group.
+  void signal_group(int sig) const noexcept { ::kill(-m_pid, sig); }
+
+  /// True while any member of the child's process group is alive. Zombies do not count: an
+  /// orphaned grandchild whose new parent never reaps it must not hold us up.
+  bool group_alive() const {
+    if (::kill(-m_pid, 0) != 0 && errno == ESRCH) return false;
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) return true;
+    bool alive = false;
+    while (dirent* entry = ::readdir(proc)) {
+      if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+      std::ifstream stat_file(std::string("/proc/") + entry->d_name + "/stat");
+      std::string line;
+      if (!std::getline(stat_file, line)) continue;
+      // pid (comm) state ppid pgrp ...; comm may contain anything, so parse after the last ')'.
+      auto paren = line.rfind(')');
+      if (paren == std::string::npos) continue;
+      char state = 0;
+      long ppid = 0, pgrp = 0;
+      if (std::sscanf(line.c_str() + paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) continue;
+      if (pgrp == m_pid && state != 'Z' && state != 'X') {
+        alive = true;
+        break;
+      }
+    }
+    ::closedir(proc);
+    return alive;
+  }
+
+ private:
+  pid_t m_pid;
+  bool m_reaped = false;
+  int m_status = 0;
+};
+
+/// Blocks SIGPIPE for this thread while writing to the child's stdin, and swallows the one a
+/// write to a closed pipe raises (libpq's technique), so a child that stops reading cannot kill
+/// the caller.
+class sigpipe_guard {
+ public:
+  sigpipe_guard() {
+    sigemptyset(&m_set);
+    sigaddset(&m_set, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &m_set, &m_saved);
+    sigset_t pending;
+    sigemptyset(&pending);
+    ::sigpending(&pending);
+    m_was_pending = sigismember(&pending, SIGPIPE) == 1;
+  }
+  sigpipe_guard(const sigpipe_guard&) = delete;
+  sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+  ~sigpipe_guard() {
+    if (m_got_epipe && !m_was_pending) {
+      timespec zero{0, 0};
+      while (::sigtimedwait(&m_set, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    ::pthread_sigmask(SIG_SETMASK, &m_saved, nullptr);
+  }
+  void got_epipe() noexcept { m_got_epipe = true; }
+
+ private:
+  sigset_t m_set, m_saved;
+  bool m_was_pending = false;
+  bool m_got_epipe = false;
+};
+
+/// One captured output stream: keeps the last `limit` bytes, counts them all.
+class output_tail {
+ public:
+  output_tail(unique_fd fd, std::size_t limit, bool is_stderr)
+      : m_fd(std::move(fd)), m_limit(limit), m_is_stderr(is_stderr) {}
+
+  bool open() const noexcept { return m_fd.valid(); }
+  int fd() const noexcept { return m_fd.get(); }
+  std::size_t total() const noexcept { return m_total; }
+
+  /// Reads what is available; closes at end-of-file or on error.
+  void read_some(const process_options& opts, char* buf) {
+    for (;;) {
+      ssize_t n = ::read(m_fd.get(), buf, k_chunk);
+      if (n > 0) {
+        std::string_view chunk(buf, static_cast<std::size_t>(n));
+        if (opts.on_output) opts.on_output(chunk, m_is_stderr);
+        add(chunk);
+        return;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      m_fd.reset();  // EOF, or an error we cannot recover from
+      return;
+    }
+  }
+
+  std::string take() {
+    trim();
+    return std::move(m_buf);
+  }
+
+ private:
+  void add(std::string_view chunk) {
+    m_total += chunk.size();
+    if (m_limit == 0) return;
+    if (chunk.size() >= m_limit) {
+      m_buf.assign(chunk.substr(chunk.size() - m_limit));
+      return;
+    }
+    m_buf.append(chunk);
+    if (m_buf.size() > 2 * m_limit) trim();  // amortised: trim only when twice the limit
+  }
+  void trim() {
+    if (m_buf.size() > m_limit) m_buf.erase(0, m_buf.size() - m_limit);
+  }
+
+  unique_fd m_fd;
+  std::size_t m_limit;
+  bool m_is_stderr;
+  std::string m_buf;
+  std::size_t m_total = 0;
+};
+
+int poll_timeout_ms(clock::time_point now, clock::time_point wake) {
+  if (wake == clock::time_point::max()) return -1;
+  if (wake <= now) return 0;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+  return static_cast<int>(std::min<long long>(ms, 60'000));
+}
+
+}  // namespace
+
+process_result run(const process_options& opts) {
+  if (opts.argv.empty()) throw error(error_kind::shell, "unable to start a process: no program given");
+  const std::string& argv0 = opts.argv.front();
+
+  std::optional<target_user> user = lookup_user(opts);
+  auto env_map = child_env(opts, user);
+  std::string program = resolve_program(argv0, env_map);
+  if (opts.cwd) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(*opts.cwd, ec))
+      fail_start(argv0, "working directory '" + opts.cwd->string() + "' does not exist");
+  }
+
+  std::vector<std::string> argv_strings = opts.argv;
+  std::vector<std::string> env_strings;
+  env_strings.reserve(env_map.size());
+  for (const auto& [key, value] : env_map) env_strings.push_back(key + "=" + value);
+  std::vector<char*> argv = c_array(argv_strings);
+  std::vector<char*> envp = c_array(env_strings);
+
+  // The child's ends close in the parent as soon as it has been spawned.
+  unique_fd child_in, parent_in;
+  if (opts.stdin_data) {
+    auto p = make_pipe(argv0);
+    child_in = std::move(p.read);
+    parent_in = std::move(p.write);
+  } else {
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0) fail_start(argv0, "cannot open /dev/null: " + errno_text(errno));
+    child_in = above_stdio(unique_fd(null_fd), argv0);
+  }
+  auto out_pipe = make_pipe(argv0);
+  auto err_pipe = make_pipe(argv0);
+  child_stdio stdio{child_in.get(), out_pipe.write.get(), err_pipe.write.get()};
+
+  const auto started = clock::now();
+  pid_t pid = user ? spawn_as_user(argv0, program, argv.data(), envp.data(), opts.cwd, stdio, *user)
+                   : spawn_plain(argv0, program, argv.data(), envp.data(), opts.cwd, stdio);
+  child_process child(pid);
+  child_in.reset();
+  out_pipe.write.reset();
+  err_pipe.write.reset();
+
+  output_tail out(std::move(out_pipe.read), opts.output_limit, false);
+  output_tail err(std::move(err_pipe.read), opts.output_limit, true);
+  set_nonblocking(out.fd());
+  set_nonblocking(err.fd());
+  std::string_view to_write;
+  if (opts.stdin_data) {
+    to_write = *opts.stdin_data;
+    set_nonblocking(parent_in.get());
+    if (to_write.empty()) parent_in.reset();
+  }
+  // Readable once the child exits; -1 on kernels before 5.3, where exits are polled for instead.
+  // (The syscall directly: glibc 2.36's <sys/pidfd.h> lacks extern "C".)
+  unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+
+  process_result result;
+  std::vector<char> buf(k_chunk);
+  std::optional<clock::time_point> deadline;
+  if (opts.timeout.count() > 0) deadline = started + opts.timeout;
+  auto next_cancel_check = started + k_tick;
+  std::optional<clock::time_point> term_at;   // SIGTERM sent to the group
+  bool killed = false;                        // SIGKILL sent to the group
+  std::optional<clock::time_point> drain_at;  // from here on, only draining the pipes
+
+  for (;;) {
+    if (!child.reaped() && child.wait(WNOHANG)) pidfd.reset();
+    auto now = clock::now();
+
+    if (!term_at && !child.reaped()) {
+      bool expired = deadline && now >= *deadline;
+      if (!expired && opts.cancelled && now >= next_cancel_check) {
+        next_cancel_check = now + k_tick;
+        result.cancelled = opts.cancelled();
+      }
+      if (expired) result.timed_out = true;
+      if (result.timed_out || result.cancelled) {
+        child.signal_group(SIGTERM);
+        term_at = now;
+      }
+    }
+    if (term_at && !killed && now >= *term_at + k_kill_grace &&
+        (!child.reaped() || child.group_alive())) {
+      child.signal_group(SIGKILL);
+      killed = true;
+    }
+    if (child.reaped() && !drain_at && (!term_at || killed || !child.group_alive())) drain_at = now;
+    if (drain_at && ((!out.open() && !err.open()) || now >= *drain_at + k_drain_grace)) break;
+
+    auto wake = clock::time_point::max();
+    auto wake_at = [&wake](clock::time_point t) { wake = std::min(wake, t); };
+    if (!child.reaped()) {
+      if (!pidfd.valid()) wake_at(now + k_tick);
+      if (!term_at) {
+        if (deadline) wake_at(*deadline);
+        if (opts.cancelled) wake_at(next_cancel_check);
+      } else if (!killed) {
+        wake_at(*term_at + k_kill_grace);
+      }
+    } else if (!drain_at) {  // terminating: wait for the rest of the group
+      wake_at(now + k_tick);
+      if (!killed) wake_at(*term_at + k_kill_grace);
+    } else {
+      wake_at(*drain_at + k_drain_grace);
+    }
+
+    std::array<pollfd, 4> fds{};
+    nfds_t n = 0;
+    int out_i = -1, err_i = -1, in_i = -1, pid_i = -1;
+    if (out.open()) fds[out_i = static_cast<int>(n++)] = {out.fd(), POLLIN, 0};
+    if (err.open()) fds[err_i = static_cast<int>(n++)] = {err.fd(), POLLIN, 0};
+    if (parent_in.valid()) fds[in_i = static_cast<int>(n++)] = {parent_in.get(), POLLOUT, 0};
+    if (pidfd.valid()) fds[pid_i = static_cast<int>(n++)] = {pidfd.get(), POLLIN, 0};
+
+    int ready = ::poll(fds.data(), n, poll_timeout_ms(now, wake));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      throw error(error_kind::shell, "unable to run '" + argv0 + "': poll failed: " + errno_text(errno));
+    }
+    if (ready == 0) continue;
+
+    if (out_i >= 0 && fds[out_i].revents != 0) out.read_some(opts, buf.data());
+    if (err_i >= 0 && fds[err_i].revents != 0) err.read_some(opts, buf.data());
+    if (in_i >= 0 && fds[in_i].revents != 0) {
+      if ((fds[in_i].revents & POLLOUT) != 0) {
+        sigpipe_guard guard;
+        ssize_t written;
+        do {
+          written = ::write(parent_in.get(), to_write.data(), std::min(to_write.size(), k_chunk));
+        } while (written < 0 && errno == EINTR);
+        if (written > 0) {
+          to_write.remove_prefix(static_cast<std::size_t>(written));
+          if (to_write.empty()) parent_in.reset();
+        } else if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+          if (errno == EPIPE) guard.got_epipe();
+          parent_in.reset();  // the child stopped reading: not our failure
+        }
+      } else {
+        parent_in.reset();  // POLLERR / POLLHUP: the read end is gone
+      }
+    }
+    // A readable pidfd only means "exited": the waitpid at the top of the loop reaps it.
+  }
+
+  if (!child.reaped()) child.wait(0);  // unreachable in practice: drain_at needs a reaped child
+  result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
+  int status = child.status();
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.term_signal = WTERMSIG(status);
+  }
+  result.out_total = out.total();
+  result.err_total = err.total();
+  result.out = out.take();
+  result.err = err.take();
+  return result;
+}
+
+}  // namespace rb::shell
