@@ -16,7 +16,7 @@ const char k_tag = 0;
 void caller_position(lua_State* L, int level, std::string& source, int& line) {
   lua_Debug ar;
   if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar)) {
-    source = ar.short_src;
+    source = ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
     line = ar.currentline;
   }
 }

@@ -136,7 +136,7 @@ void raise_usage(lua_State* L, error_kind kind, const std::string& message) {
   for (int level = 1; lua_getstack(L, level, &ar); ++level) {
     lua_getinfo(L, "Sl", &ar);
     if (ar.currentline > 0) {
-      e.source = ar.short_src;
+      e.source = ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
       e.line = ar.currentline;
       break;
     }

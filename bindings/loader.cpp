@@ -8,6 +8,7 @@
 #include "bindings/convert.hpp"
 #include "bindings/dsl.hpp"
 #include "bindings/lua_step.hpp"
+#include "engine/run/params.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/hash.hpp"
 #include "engine/util/text.hpp"
@@ -273,7 +274,7 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
   sb.load_file(file);
   if (auto err = sb.call(0, 0, std::chrono::steady_clock::now() + std::chrono::seconds(10), "loading " + file.string())) {
     std::string where = err->source.empty() ? file.string() : err->source + (err->line ? ":" + std::to_string(err->line) : "");
-    throw error(error_kind::bad_runbook, where + ": " + err->message);
+    throw error(error_kind::bad_runbook, full_paths(where + ": " + err->message, file.string()));
   }
   push_runbook_declarations(L);
   std::size_t n = lua_objlen(L, -1);
@@ -318,6 +319,14 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
       lua_pop(L, 1);
     }
     std::sort(book.params.begin(), book.params.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    for (const auto& p : book.params) {
+      if (!p.default_text) continue;
+      try {
+        run::convert_param(book, p, *p.default_text);
+      } catch (const error& e) {
+        fail(book.where, std::string("the default of ") + e.what());
+      }
+    }
   } else if (!lua_isnil(L, -1)) {
     r.type_error("params", "a table of name = { type = ..., default = ..., doc = ... }");
   }

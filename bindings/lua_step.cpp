@@ -61,6 +61,12 @@ run::call_result lua_step::invoke(int ref, const run::step_call& call, bool pass
     }
   } else if (out.error->source.empty()) {
     out.error->source = call.step.where.file;
+  } else if (out.error->source.rfind("...", 0) == 0) {
+    // Lua shortened a long path; the step's own file is the one it means.
+    const std::string& file = call.step.where.file;
+    std::string tail = out.error->source.substr(3);
+    if (file.size() >= tail.size() && file.compare(file.size() - tail.size(), tail.size(), tail) == 0)
+      out.error->source = file;
   }
   lua_settop(L, top);
   return out;

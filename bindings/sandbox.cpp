@@ -95,6 +95,23 @@ int l_load_impl(lua_State* L) {
   return 1;
 }
 
+}  // namespace
+
+std::string full_paths(std::string message, const std::string& file) {
+  // Lua shortens long chunk names to "...tail"; put the whole path back.
+  if (message.rfind("...", 0) == 0) {
+    std::size_t colon = message.find(':');
+    if (colon != std::string::npos) {
+      std::string tail = message.substr(3, colon - 3);
+      if (file.size() >= tail.size() && file.compare(file.size() - tail.size(), tail.size(), tail) == 0)
+        message = file + message.substr(colon);
+    }
+  }
+  return message;
+}
+
+namespace {
+
 bool valid_module_name(const std::string& name) {
   if (name.empty() || name.front() == '.' || name.back() == '.') return false;
   for (char c : name)
@@ -134,9 +151,28 @@ int l_require_impl(lua_State* L) {
     raise_usage(L, error_kind::bad_runbook, "module '" + name + "' not found; looked in: " + join(tried, ", "));
   lua_pushlightuserdata(L, &sb);  // loading marker, detects loops
   lua_setfield(L, -2, name.c_str());
-  sb.load_file(found);
-  lua_pushstring(L, name.c_str());
-  lua_call(L, 1, 1);
+  // Load and run the module protected, so that a failure clears the marker and the next
+  // require reports the real error again instead of a loop.
+  int loaded_idx = lua_gettop(L);
+  std::optional<run::step_error> failure;
+  try {
+    sb.load_file(found);
+  } catch (const std::exception& e) {
+    failure = from_exception(e);
+  }
+  if (!failure) {
+    lua_pushstring(L, name.c_str());
+    lua_pushcfunction(L, traceback_handler);
+    lua_insert(L, -3);
+    if (lua_pcall(L, 1, 1, -3) != 0) failure = to_step_error(L, -1);
+    lua_remove(L, loaded_idx + 1);  // the handler
+  }
+  if (failure) {
+    lua_settop(L, loaded_idx);
+    lua_pushnil(L);
+    lua_setfield(L, loaded_idx, name.c_str());
+    raise(L, *failure);
+  }
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_pushboolean(L, 1);
@@ -199,7 +235,9 @@ void* sandbox::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) 
 void sandbox::hook(lua_State* L, lua_Debug*) {
   sandbox& sb = from(L);
   if (!sb.m_deadline || std::chrono::steady_clock::now() < *sb.m_deadline) return;
-  // Raised again at every check until the call returns, so pcall cannot swallow it for good.
+  // From now on check at every instruction: whatever code a pcall returns to raises again at
+  // once, so pcall cannot swallow the limit (call() restores the normal interval).
+  lua_sethook(L, &sandbox::hook, LUA_MASKCOUNT, 1);
   run::step_error e;
   e.kind = error_kind::timeout;
   e.klass = "timeout";
@@ -297,11 +335,13 @@ void sandbox::push_env() {
   lua_setmetatable(L, -2);
 }
 
-void sandbox::load_chunk(int status, const std::string& name) {
+void sandbox::load_chunk(int status, const std::string& name, const char* message) {
   if (status != 0) {
-    std::string msg = lua_tostring(m_L, -1) ? lua_tostring(m_L, -1) : "unknown error";
-    lua_pop(m_L, 1);
-    if (msg.find("binary") != std::string::npos || msg.find("bytecode") != std::string::npos)
+    std::string msg = message ? message : lua_tostring(m_L, -1) ? lua_tostring(m_L, -1) : "unknown error";
+    if (!message) lua_pop(m_L, 1);
+    msg = full_paths(msg, name);
+    if (msg.find("wrong mode") != std::string::npos || msg.find("binary") != std::string::npos ||
+        msg.find("bytecode") != std::string::npos)
       msg = name + ": precompiled bytecode is not allowed; runbooks are loaded from source only";
     throw error(error_kind::bad_runbook, msg);
   }
@@ -315,6 +355,7 @@ void sandbox::load_file(const std::filesystem::path& file) {
   std::stringstream ss;
   ss << in.rdbuf();
   std::string code = ss.str();
+  if (!code.empty() && code[0] == '\x1b') load_chunk(LUA_ERRSYNTAX, file.string(), "binary chunk");
   std::string chunkname = "@" + file.string();
   load_chunk(luaL_loadbufferx(m_L, code.data(), code.size(), chunkname.c_str(), "t"), file.string());
 }
@@ -335,6 +376,7 @@ std::optional<run::step_error> sandbox::call(int nargs, int nresults,
   m_deadline_what = what;
   int status = lua_pcall(L, nargs, nresults, base);
   m_deadline.reset();
+  lua_sethook(L, &sandbox::hook, LUA_MASKCOUNT, k_hook_every);
   lua_remove(L, base);
   if (status == 0 && !m_over_limit) return std::nullopt;
   std::optional<run::step_error> err;

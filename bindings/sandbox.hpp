@@ -23,6 +23,9 @@ struct sandbox_options {
   std::vector<std::filesystem::path> module_path;        ///< where `require` looks, in order
 };
 
+/// `message` with Lua's shortened "...tail:12:" chunk name replaced by the full `file` path.
+std::string full_paths(std::string message, const std::string& file);
+
 /// One sandboxed Lua state. Runbook code only ever sees environments made by push_env: the
 /// allow-listed base functions, copies of string/table/math/coroutine/bit, a safe os subset,
 /// and the runbook modules. There is no ffi, io, debug, package, os.execute, dofile,
@@ -69,7 +72,7 @@ class sandbox {
   static void* alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
   static void hook(lua_State* L, lua_Debug* ar);
   void build_globals();
-  void load_chunk(int status, const std::string& name);
+  void load_chunk(int status, const std::string& name, const char* message = nullptr);
 
   sandbox_options m_opts;
   lua_State* m_L = nullptr;

@@ -9,7 +9,7 @@ namespace rb::run {
 
 bool retryable(const retry_policy& policy, const step_error& err) {
   if (err.kind == error_kind::in_doubt || err.kind == error_kind::not_confirmed ||
-      err.kind == error_kind::sandbox || err.kind == error_kind::cancelled)
+      err.kind == error_kind::sandbox || err.kind == error_kind::cancelled || err.kind == error_kind::memory)
     return false;
   if (policy.on.empty()) return true;
   std::string kind(kind_name(err.kind));

@@ -7,7 +7,7 @@ namespace rb::run {
 
 /// True when the policy's `on` list matches the error's class, kind or SQLSTATE (globs such as
 /// "08*" allowed). An empty list matches every error except an in-doubt commit, a refused
-/// confirmation and a sandbox violation, which are never retried.
+/// confirmation, a sandbox violation, a cancel and the memory limit, which are never retried.
 bool retryable(const retry_policy& policy, const step_error& err);
 
 /// The delay before attempt `next_attempt` (2, 3, ...): fixed = initial; exponential =

@@ -52,7 +52,7 @@ struct process_result {
   std::string out{}, err{};    ///< tails of stdout and stderr, at most output_limit bytes each
   std::size_t out_total = 0;   ///< bytes written to stdout in all
   std::size_t err_total = 0;   ///< bytes written to stderr in all
-  std::chrono::milliseconds duration{0};  ///< from spawn to reaping
+  std::chrono::milliseconds duration{0};  ///< from spawn until run() returned
 
   /// True when the process exited by itself with status 0.
   bool ok() const noexcept { return exit_code == 0 && !timed_out && !cancelled; }

@@ -1,0 +1,34 @@
+// Running the real runbook binary from tests, in a working directory with its own state dir.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/shell/process.hpp"
+
+namespace rb::testing {
+
+/// A working directory with runbooks/ and a private state dir, and a way to run the CLI in it.
+class cli_sandbox {
+ public:
+  explicit cli_sandbox(const std::filesystem::path& dir);
+  /// Runs `runbook args...` in the directory; stdin is /dev/null unless given.
+  rb::shell::process_result run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {},
+                                std::optional<std::string> stdin_data = std::nullopt) const;
+  std::filesystem::path audit_log() const { return m_dir / "state" / "audit.jsonl"; }
+  /// Every record of the audit log, parsed.
+  std::vector<nlohmann::json> records() const;
+  /// Records with this event (and, if given, this step).
+  std::vector<nlohmann::json> events(const std::string& event, const std::string& step = "") const;
+  const std::filesystem::path& dir() const { return m_dir; }
+  std::map<std::string, std::string> env() const;
+
+ private:
+  std::filesystem::path m_dir;
+};
+
+}  // namespace rb::testing
