@@ -2,6 +2,7 @@
 #include "bindings/ctx.hpp"
 
 #include "bindings/convert.hpp"
+#include "bindings/db.hpp"
 #include "bindings/error.hpp"
 #include "bindings/sandbox.hpp"
 #include "engine/run/context.hpp"
@@ -54,6 +55,8 @@ void push_ctx(lua_State* L, const run::step_call& call) {
   lua_setfield(L, -2, "params");
   lua_pushcfunction(L, trampoline<l_ctx_log>);
   lua_setfield(L, -2, "log");
+  push_ctx_db(L);
+  lua_setfield(L, -2, "db");
 }
 
 }  // namespace rb::lua

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "engine/util/secrets.hpp"
+
 namespace rb::lua {
 namespace {
 
@@ -68,6 +70,7 @@ void push_error(lua_State* L, const run::step_error& err) {
   set_string(L, "sqlstate", err.sqlstate);
   set_string(L, "detail", err.detail);
   set_string(L, "hint", err.hint);
+  set_string(L, "statement", err.statement);
   set_string(L, "source", err.source);
   if (err.line > 0) {
     lua_pushinteger(L, err.line);
@@ -90,6 +93,7 @@ run::step_error to_step_error(lua_State* L, int idx) {
     e.sqlstate = get_string(L, idx, "sqlstate");
     e.detail = get_string(L, idx, "detail");
     e.hint = get_string(L, idx, "hint");
+    e.statement = get_string(L, idx, "statement");
     e.source = get_string(L, idx, "source");
     std::string line = get_string(L, idx, "line");
     if (!line.empty()) e.line = std::atoi(line.c_str());
@@ -109,19 +113,27 @@ run::step_error to_step_error(lua_State* L, int idx) {
 }
 
 run::step_error from_exception(const std::exception& ex) {
-  run::step_error e;
-  if (const auto* re = dynamic_cast<const rb::error*>(&ex)) {
-    e.kind = re->kind();
-    e.klass = std::string(kind_name(re->kind()));
-  } else {
-    e.kind = error_kind::internal;
-    e.klass = "internal";
-  }
-  e.message = ex.what();
+  run::step_error e = run::step_error_from(ex);
+  e.message = secrets::redact(e.message);
   return e;
 }
 
 void raise(lua_State* L, const run::step_error& err) {
+  if (err.source.empty()) {
+    // An error from a binding (a failed statement): point at the runbook line that called it.
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); ++level) {
+      lua_getinfo(L, "Sl", &ar);
+      if (ar.currentline > 0) {
+        run::step_error located = err;
+        located.source = ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
+        located.line = ar.currentline;
+        push_error(L, located);
+        lua_error(L);
+        __builtin_unreachable();
+      }
+    }
+  }
   push_error(L, err);
   lua_error(L);
   __builtin_unreachable();

@@ -184,7 +184,8 @@ run::step_def read_step(sandbox& sb, const declaration& d) {
   s.name = d.name;
   s.where = {d.source, d.line};
   spec_reader r(L, -1, s.where, "step '" + d.name + "'",
-                {"run", "verify", "rollback", "when", "retry", "timeout", "confirm", "on_error", "description"});
+                {"run", "verify", "rollback", "when", "retry", "timeout", "confirm", "on_error", "description",
+                 "statement_timeout", "lock_timeout"});
   if (r.items() > 0) fail(s.where, r.owner() + ": a step holds fields only, not other steps or phases");
   r.function("run", true);
   s.has_verify = r.function("verify", false);
@@ -196,6 +197,8 @@ run::step_def read_step(sandbox& sb, const declaration& d) {
   if (s.confirm && trim(*s.confirm).empty()) fail(s.where, r.owner() + ": confirm must say what the step destroys");
   s.on_err = r.on_error("on_error");
   s.description = r.string("description").value_or("");
+  s.statement_timeout = r.duration("statement_timeout");
+  s.lock_timeout = r.duration("lock_timeout");
   s.body = std::make_shared<lua_step>(sb, r.index());
   return s;
 }
@@ -205,7 +208,8 @@ run::phase_def read_phase(sandbox& sb, const declaration& d) {
   run::phase_def p;
   p.name = d.name;
   p.where = {d.source, d.line};
-  spec_reader r(L, -1, p.where, "phase '" + d.name + "'", {"timeout", "on_error", "description"});
+  spec_reader r(L, -1, p.where, "phase '" + d.name + "'", {"timeout", "on_error", "description", "transaction"});
+  p.transaction = r.boolean("transaction").value_or(false);
   p.timeout = r.duration("timeout");
   p.on_err = r.on_error("on_error");
   p.description = r.string("description").value_or("");
@@ -293,7 +297,16 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
     fail(book.where, "declares runbook '" + d.name + "' but its path names it '" + expected_name +
                          "'; a runbook's name mirrors its path below runbooks/ (rename the file or the runbook)");
   spec_reader r(L, -1, book.where, "runbook '" + d.name + "'",
-                {"title", "description", "tags", "params", "on_error", "timeout"});
+                {"title", "description", "tags", "params", "on_error", "timeout", "target", "lock", "fixture"});
+  book.target = r.string("target");
+  book.lock = r.boolean("lock").value_or(false);
+  if (auto fixture = r.string("fixture")) {
+    std::filesystem::path f = file.parent_path() / *fixture;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(f, ec))
+      fail(book.where, "fixture '" + *fixture + "' not found (looked for " + f.string() + ")");
+    book.fixture = f;
+  }
   book.title = r.string("title").value_or("");
   book.description = r.string("description").value_or("");
   if (auto t = r.duration("timeout")) book.timeout = *t;

@@ -3,6 +3,7 @@
 
 #include "bindings/convert.hpp"
 #include "bindings/ctx.hpp"
+#include "bindings/db.hpp"
 #include "engine/run/context.hpp"
 
 namespace rb::lua {
@@ -51,6 +52,7 @@ run::call_result lua_step::invoke(int ref, const run::step_call& call, bool pass
   if (call.ctx) call.ctx->set_position(&call.phase, &call.step);
   m_sb.set_current_run(call.ctx);
   out.error = m_sb.call(nargs, 1, call.deadline, what);
+  close_open_cursors(L);
   m_sb.set_current_run(nullptr);
   if (!out.error) {
     out.value = to_json(L, -1, 4);

@@ -6,7 +6,9 @@
 #include <cstdlib>
 
 #include "bindings/audit.hpp"
+#include "bindings/db.hpp"
 #include "bindings/dsl.hpp"
+#include "bindings/secret.hpp"
 
 namespace rb::lua {
 namespace fs = std::filesystem;
@@ -24,8 +26,10 @@ fs::path stdlib_dir() {
 }
 
 void open_all(sandbox& sb) {
-  open_dsl(sb);    // runbook, phase, step, check
-  open_audit(sb);  // audit.note
+  open_dsl(sb);     // runbook, phase, step, check
+  open_audit(sb);   // audit.note
+  open_secret(sb);  // secret "NAME"
+  open_db(sb);      // db.null, db.connect, and the ctx.db methods
 }
 
 std::unique_ptr<sandbox> make_sandbox(const std::vector<fs::path>& extra_paths) {

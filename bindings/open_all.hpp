@@ -17,7 +17,7 @@ std::filesystem::path stdlib_dir();
 /// (the runbook search path's lib/ directories).
 std::unique_ptr<sandbox> make_sandbox(const std::vector<std::filesystem::path>& extra_paths);
 
-/// Opens the modules, in order: dsl (runbook, phase, step, check), audit.
+/// Opens the modules, in order: dsl (runbook, phase, step, check), audit, secret, db.
 void open_all(sandbox& sb);
 
 }  // namespace rb::lua

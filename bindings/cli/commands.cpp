@@ -4,15 +4,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cxxopts.hpp>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
+#include "bindings/config.hpp"
 #include "bindings/loader.hpp"
 #include "bindings/open_all.hpp"
 #include "engine/audit/log.hpp"
+#include "engine/db/cluster.hpp"
 #include "engine/error.hpp"
 #include "engine/run/catalog.hpp"
 #include "engine/run/confirm.hpp"
@@ -21,7 +24,9 @@
 #include "engine/run/params.hpp"
 #include "engine/run/reporter.hpp"
 #include "engine/run/state.hpp"
+#include "engine/run/target.hpp"
 #include "engine/util/duration.hpp"
+#include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
 
 namespace rb::cli {
@@ -206,11 +211,12 @@ json book_json(const run::runbook_def& book) {
   for (const auto& ph : book.phases) {
     json steps = json::array();
     for (const auto& s : ph.steps) steps.push_back(step_json(book, ph, s));
-    json pj = {{"name", ph.name}, {"source", ph.where.str()}, {"steps", steps}};
+    json pj = {{"name", ph.name}, {"source", ph.where.str()}, {"transaction", ph.transaction}, {"steps", steps}};
     if (!ph.description.empty()) pj["description"] = ph.description;
     phases.push_back(pj);
   }
   return {{"name", book.name},   {"title", book.title},       {"description", book.description},
+          {"lock", book.lock},   {"target", book.target ? json(*book.target) : json(nullptr)},
           {"tags", book.tags},   {"file", book.file.string()}, {"sha256", book.file_sha256},
           {"params", params},    {"phases", phases},          {"on_error", std::string(run::to_string(book.on_err))}};
 }
@@ -236,6 +242,7 @@ void print_book_text(const run::runbook_def& book) {
   std::size_t pn = 0, sn = 0;
   for (const auto& ph : book.phases) {
     std::cout << "  " << ++pn << ". " << ph.name;
+    if (ph.transaction) std::cout << "  (one transaction, a savepoint per step)";
     if (!ph.description.empty()) std::cout << " — " << ph.description;
     std::cout << "\n";
     for (const auto& s : ph.steps) {
@@ -325,6 +332,60 @@ int cmd_check(std::vector<std::string> args) {
 
 // ---- run / resume ----------------------------------------------------------------------
 
+void add_target_options(cxxopts::Options& o) {
+  o.add_options()("target", "database target from the config file", cxxopts::value<std::string>())(
+      "dsn", "connect to this DSN instead of a configured target (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
+      "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>())(
+      "sandbox", "run against a throwaway local PostgreSQL seeded from the runbook's fixture")(
+      "keep-sandbox", "with --sandbox: leave the sandbox running afterwards and print how to connect");
+}
+
+/// Where a run's database comes from: a configured target, a DSN, or a sandbox cluster.
+struct run_database {
+  run::config cfg;
+  std::unique_ptr<db::cluster> cluster;
+  std::unique_ptr<run::target_session> session;
+
+  void open(lua::sandbox& sb, const cxxopts::ParseResult& r, const run::runbook_def& book) {
+    std::optional<fs::path> cfg_file;
+    if (r.count("config")) cfg_file = r["config"].as<std::string>();
+    cfg = lua::load_config(sb, cfg_file);
+    std::optional<run::resolved_target> target;
+    if (r.count("sandbox") || r.count("keep-sandbox")) {
+      db::cluster_options co;
+      co.database = "sandbox";
+      co.keep = r.count("keep-sandbox") > 0;
+      std::cerr << "starting a sandbox PostgreSQL…\n";
+      cluster = std::make_unique<db::cluster>(co);
+      if (book.fixture) {
+        std::cerr << "loading fixture " << book.fixture->string() << "\n";
+        cluster->run_sql_file(*book.fixture, "sandbox");
+      }
+      run::resolved_target t;
+      t.name = "sandbox";
+      t.dsn = cluster->dsn();
+      t.statement_timeout = cfg.statement_timeout;
+      t.lock_timeout = cfg.lock_timeout;
+      target = t;
+    } else {
+      target = run::resolve_target(cfg, opt_string(r, "target"), opt_string(r, "dsn"), book.target);
+    }
+    session = std::make_unique<run::target_session>(target);
+  }
+
+  ~run_database() {
+    if (cluster && cluster->running() && (cluster_kept)) {
+      std::cerr << "the sandbox is still running: " << cluster->connect_hint() << "\n";
+    }
+  }
+  bool cluster_kept = false;
+
+  void use_in(run::executor& exec) {
+    exec.use_target(*session);
+    exec.use_config(cfg);
+  }
+};
+
 int finish_run(const run::run_outcome& outcome, bool as_json) {
   if (as_json) std::cout << outcome.to_json().dump() << "\n";
   return outcome.exit_code();
@@ -339,6 +400,7 @@ int cmd_run(std::vector<std::string> args) {
       "reason", "why this run happens, recorded in the audit log", cxxopts::value<std::string>())(
       "json", "print one JSON object with the run id and status at the end (progress goes to stderr)")(
       "name", "runbook name", cxxopts::value<std::string>());
+  add_target_options(p.options);
   p.options.parse_positional({"name"});
   p.options.positional_help("NAME");
   auto r = p.parse();
@@ -361,8 +423,13 @@ int cmd_run(std::vector<std::string> args) {
     run::print_dry_run(book, opts, dry);
     return 0;
   }
+  run::require_confirmable(book, opts, confirm);  // before a sandbox is started for nothing
+  run_database database;
+  database.open(*sb, r, book);
+  database.cluster_kept = r.count("keep-sandbox") > 0;
   audit::log log(audit_file(r), audit::key_from_env());
   run::executor exec(log, out, clk, confirm);
+  database.use_in(exec);
   return finish_run(exec.run(book, opts), as_json);
 }
 
@@ -372,6 +439,10 @@ int cmd_resume(std::vector<std::string> args) {
       "y,yes", "confirm destructive steps")("reason", "why, recorded in the audit log", cxxopts::value<std::string>())(
       "json", "print one JSON object with the run id and status at the end")(
       "run", "run id (or a unique prefix)", cxxopts::value<std::string>());
+  p.options.add_options()("target", "database target from the config file (default: the one the run used)",
+                          cxxopts::value<std::string>())(
+      "dsn", "connect to this DSN (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
+      "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>());
   p.options.parse_positional({"run"});
   p.options.positional_help("RUN");
   auto r = p.parse();
@@ -412,8 +483,20 @@ int cmd_resume(std::vector<std::string> args) {
   run::reporter out(as_json ? std::cerr : std::cout, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
   run::terminal_confirmer confirm;
   system_clock clk;
+  std::optional<fs::path> cfg_file;
+  if (r.count("config")) cfg_file = r["config"].as<std::string>();
+  run::config cfg = lua::load_config(*sb, cfg_file);
+  std::optional<std::string> target_name = opt_string(r, "target");
+  std::string recorded_target = state.start.contains("target") && state.start["target"].is_string()
+                                    ? state.start["target"].get<std::string>() : "";
+  if (!target_name && recorded_target == "sandbox" && !r.count("dsn"))
+    throw error(error_kind::usage, "run " + state.run_id + " ran in a --sandbox, which is gone; resume it with --dsn or --target");
+  if (!target_name && !recorded_target.empty() && recorded_target != "dsn") target_name = recorded_target;
+  run::target_session session(run::resolve_target(cfg, target_name, opt_string(r, "dsn"), book.target));
   audit::log log(log_path, audit::key_from_env());
   run::executor exec(log, out, clk, confirm);
+  exec.use_target(session);
+  exec.use_config(cfg);
   return finish_run(exec.resume(book, state, opts), as_json);
 }
 
@@ -474,6 +557,20 @@ int cmd_log(std::vector<std::string> args) {
     if (ev == "run.start")
       std::cout << rec.value("runbook", "") << " by " << rec.value("operator", "") << " params " << rec["params"].dump()
                 << (rec.value("reason", "").empty() ? "" : " reason: " + rec.value("reason", ""));
+    if (ev == "sql") {
+      std::string text;
+      for (char c : rec.value("sql", "")) {
+        if (std::isspace(static_cast<unsigned char>(c))) {
+          if (!text.empty() && text.back() != ' ') text += ' ';
+        } else {
+          text += c;
+        }
+      }
+      if (text.size() > 72) text = text.substr(0, 69) + "...";
+      std::cout << text << "  [" << rec.value("params", 0) << " params, " << rec.value("rows", 0LL) << " rows"
+                << (rec.contains("sqlstate") ? ", SQLSTATE " + rec.value("sqlstate", "") : "") << "]";
+    }
+    if (ev == "verify") std::cout << (rec.value("ok", false) ? "ok" : "failed");
     if (rec.contains("status")) std::cout << rec.value("status", "");
     if (rec.contains("attempt") && rec.value("attempt", 1) > 1) std::cout << " attempt " << rec.value("attempt", 1);
     if (rec.contains("duration_ms")) std::cout << " (" << format_duration(std::chrono::milliseconds(rec.value("duration_ms", 0LL))) << ")";
@@ -534,10 +631,10 @@ int dispatch(int argc, char** argv) {
                                        did_you_mean(cmd, {"list", "show", "check", "run", "resume", "history", "log", "audit"}) +
                                        "; see 'runbook --help'");
   } catch (const error& e) {
-    std::cerr << "runbook: " << e.what() << "\n";
+    std::cerr << "runbook: " << secrets::redact(e.what()) << "\n";
     return e.exit_code();
   } catch (const std::exception& e) {
-    std::cerr << "runbook: internal error: " << e.what() << "\n";
+    std::cerr << "runbook: internal error: " << secrets::redact(e.what()) << "\n";
     return exit_codes::failed;
   }
 }

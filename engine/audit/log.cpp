@@ -14,6 +14,7 @@
 #include "engine/error.hpp"
 #include "engine/util/clock.hpp"
 #include "engine/util/hash.hpp"
+#include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
 
 namespace rb::audit {
@@ -145,21 +146,30 @@ void log::add_secret(std::string value) {
 }
 
 void log::redact(json& value) const {
-  if (m_secrets.empty()) return;
+  if (m_secrets.empty() && !secrets::any()) return;
   if (value.is_string()) {
-    redact_string(value.get_ref<std::string&>(), m_secrets);
+    auto& s = value.get_ref<std::string&>();
+    redact_string(s, m_secrets);
+    s = secrets::redact(std::move(s));
   } else if (value.is_structured()) {
     for (auto& item : value) redact(item);
   }
 }
 
-json log::append(std::string_view run, std::string_view event, json fields) {
+json log::append(std::string_view run, std::string_view event, json fields, bool sync) {
   if (!fields.is_object()) throw error(error_kind::internal, "audit fields must be an object");
   for (const char* name : k_reserved)
     if (fields.contains(name)) throw error(error_kind::internal, std::string("audit field '") + name + "' is reserved");
   redact(fields);
   file_lock lock(m_fd, m_path);
-  tail_info tail = read_tail(m_fd, m_path);
+  tail_info tail;
+  struct stat st {};
+  if (m_known_size >= 0 && ::fstat(m_fd, &st) == 0 && st.st_size == m_known_size) {
+    tail.seq = m_known_seq;  // nobody appended since our last record
+    tail.hash = m_known_hash;
+  } else {
+    tail = read_tail(m_fd, m_path);
+  }
   if (tail.torn_from >= 0) {
     // A crash tore the last line before it was fsynced; it was never acknowledged. Drop it.
     if (::ftruncate(m_fd, tail.torn_from) != 0) throw error(error_kind::audit, sys_error("repair", m_path));
@@ -175,6 +185,10 @@ json log::append(std::string_view run, std::string_view event, json fields) {
   std::string line = rec.dump(-1, ' ', false, json::error_handler_t::replace);
   line += '\n';
   write_all(m_fd, line, m_path);
+  m_known_seq = rec["seq"].get<std::uint64_t>();
+  m_known_hash = rec["hash"].get<std::string>();
+  m_known_size = ::lseek(m_fd, 0, SEEK_END);
+  if (!sync) return rec;
   if (::fdatasync(m_fd) != 0) throw error(error_kind::audit, sys_error("fsync", m_path));
   // The head file lets verify notice records cut off the end. It is written after the log is
   // durable, so it can lag behind the log after a crash but never run ahead of it.

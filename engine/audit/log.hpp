@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include <nlohmann/json.hpp>
 
 namespace rb::audit {
@@ -34,11 +36,15 @@ class log {
 
   /// Appends one record and returns it as written. Fields in `fields` may not use the names
   /// the log sets itself. Secret values registered with add_secret are replaced by "***".
-  json append(std::string_view run, std::string_view event, json fields = json::object());
+  ///
+  /// With `sync` (state changes: the journal), the record is fsynced before append returns.
+  /// Without it (statement and log records), it is written at once but made durable with the
+  /// next synced record: a process crash loses nothing, a power loss at most those records.
+  json append(std::string_view run, std::string_view event, json fields = json::object(), bool sync = true);
 
   /// Registers a value that must never appear in the log (a password, a token).
   void add_secret(std::string value);
-  /// Replaces every registered secret in the strings of `value` (recursively).
+  /// Replaces every secret (registered here or with rb::secrets) in the strings of `value`.
   void redact(json& value) const;
 
   const std::filesystem::path& path() const { return m_path; }
@@ -48,6 +54,10 @@ class log {
   std::optional<std::string> m_key;
   std::vector<std::string> m_secrets;
   int m_fd = -1;
+  // The tail as this process last wrote it: valid while the file has not grown since.
+  off_t m_known_size = -1;
+  std::uint64_t m_known_seq = 0;
+  std::string m_known_hash;
 };
 
 /// The outcome of checking a log file's chain.

@@ -34,6 +34,7 @@ class run_lock {
  private:
   connection& m_conn;
   long long m_key;
+  std::string m_previous_application_name;  // restored on release
 };
 
 }  // namespace rb::db

@@ -29,7 +29,13 @@ class sql_failure : public error {
       : error(kind, message), m_sqlstate(std::move(sqlstate)), m_detail(std::move(detail)), m_hint(std::move(hint)),
         m_statement(std::move(statement)) {}
   const std::string& sqlstate() const { return m_sqlstate; }
-  std::string klass() const { return kind() == error_kind::in_doubt ? "in_doubt" : class_for_sqlstate(m_sqlstate); }
+  /// The class runbooks match on; every lost session is "connection", whatever SQLSTATE
+  /// (08xxx, 57P01 admin_shutdown ...) the server gave on its way out.
+  std::string klass() const {
+    if (kind() == error_kind::in_doubt) return "in_doubt";
+    if (kind() == error_kind::connection) return "connection";
+    return class_for_sqlstate(m_sqlstate);
+  }
   const std::string& detail() const { return m_detail; }
   const std::string& hint() const { return m_hint; }
   const std::string& statement() const { return m_statement; }

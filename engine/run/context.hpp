@@ -6,6 +6,7 @@
 #include "engine/audit/log.hpp"
 #include "engine/run/model.hpp"
 #include "engine/run/reporter.hpp"
+#include "engine/run/target.hpp"
 
 namespace rb::run {
 
@@ -26,14 +27,14 @@ class run_context {
   }
 
   /// Appends a record of this run to the audit log.
-  json audit(std::string_view event, json fields = json::object()) {
-    return m_log.append(m_run_id, event, std::move(fields));
+  json audit(std::string_view event, json fields = json::object(), bool sync = true) {
+    return m_log.append(m_run_id, event, std::move(fields), sync);
   }
   /// ctx.log / print: shown to the operator and audited as a `log` event.
   void log(const std::string& line) {
     json f = where();
     f["message"] = line;
-    json rec = audit("log", std::move(f));
+    json rec = audit("log", std::move(f), false);
     m_out.message(rec["message"].get<std::string>());
   }
   /// audit.note(message, fields): an operator-visible note in the audit log.
@@ -45,6 +46,47 @@ class run_context {
     m_out.message("note: " + rec["message"].get<std::string>());
   }
   audit::log& audit_log() { return m_log; }
+
+  /// The run's database target (null when the executor was given none).
+  target_session* target() const { return m_target; }
+  void set_target(target_session* t) { m_target = t; }
+  /// Limits for the code running now: its deadline and the step's database timeouts.
+  void set_limits(std::optional<std::chrono::steady_clock::time_point> deadline, milliseconds statement_timeout,
+                  milliseconds lock_timeout) {
+    m_deadline = deadline;
+    m_statement_timeout = statement_timeout;
+    m_lock_timeout = lock_timeout;
+  }
+  /// The target's connection with the current step's deadline and timeouts applied.
+  /// Throws rb::error(usage) when the run has no target.
+  db::connection& database() {
+    if (!m_target) throw error(error_kind::usage, "this run has no database target");
+    db::connection& c = m_target->get();
+    apply_limits(c);
+    return c;
+  }
+  /// Audits one statement as a `sql` record of the current phase and step: its text, the
+  /// number of bound parameters (never their values), rows, duration, SQLSTATE, notices.
+  void record_statement(const db::statement_record& r) {
+    json f = where();
+    f["sql"] = r.sql;
+    f["params"] = r.params;
+    f["rows"] = r.rows;
+    f["duration_ms"] = r.duration.count();
+    if (!r.sqlstate.empty()) f["sqlstate"] = r.sqlstate;
+    if (!r.error.empty()) f["error"] = r.error;
+    if (!r.notices.empty()) f["notices"] = r.notices;
+    audit("sql", std::move(f), false);  // made durable with the step's next state change
+  }
+  /// The configuration the run was started with (for db.connect("target")); may be null.
+  const config* cfg() const { return m_config; }
+  void set_config(const config* c) { m_config = c; }
+  /// Applies the current deadline and timeouts to a connection (also to db.connect() ones).
+  void apply_limits(db::connection& c) const {
+    c.set_deadline(m_deadline);
+    c.set_statement_timeout(m_statement_timeout);
+    c.set_lock_timeout(m_lock_timeout);
+  }
   reporter& out() { return m_out; }
 
  private:
@@ -62,6 +104,10 @@ class run_context {
   json m_params;
   const phase_def* m_phase = nullptr;
   const step_def* m_step = nullptr;
+  target_session* m_target = nullptr;
+  const config* m_config = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> m_deadline;
+  milliseconds m_statement_timeout{0}, m_lock_timeout{30'000};
 };
 
 }  // namespace rb::run

@@ -3,6 +3,9 @@
 
 #include <unistd.h>
 
+#include "engine/db/advisory_lock.hpp"
+#include "engine/db/savepoint.hpp"
+#include "engine/db/transaction.hpp"
 #include "engine/run/context.hpp"
 #include "engine/run/retry.hpp"
 #include "engine/run/state.hpp"
@@ -19,6 +22,16 @@ long long ms_between(std::chrono::steady_clock::time_point a, std::chrono::stead
 
 json step_fields(const phase_def& phase, const step_def& step) {
   return json{{"phase", phase.name}, {"step", step.name}};
+}
+
+/// ROLLBACK TO the savepoint; false when that failed (the session or transaction is gone).
+bool rollback_savepoint(db::savepoint& sp) {
+  try {
+    sp.rollback();
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 on_error policy_for(const runbook_def& book, const phase_def& phase, const step_def& step) {
@@ -64,12 +77,13 @@ run_outcome executor::resume(const runbook_def& book, const run_state& state, co
   return execute(book, opts, &state);
 }
 
-void executor::require_confirmable(const runbook_def& book, const run_options& opts) const {
-  if (opts.yes || m_confirm.interactive()) return;
+void require_confirmable(const runbook_def& book, const run_options& opts, const confirmer& confirm) {
+  if (opts.yes || confirm.interactive()) return;
   std::vector<std::string> needing;
+  // Steps with a `when` may be skipped; they are refused when reached, if they are.
   for (const auto& p : book.phases)
     for (const auto& s : p.steps)
-      if (s.confirm) needing.push_back("step '" + s.name + "' of phase '" + p.name + "' (" + *s.confirm + ")");
+      if (s.confirm && !s.has_when) needing.push_back("step '" + s.name + "' of phase '" + p.name + "' (" + *s.confirm + ")");
   if (!needing.empty())
     throw error(error_kind::usage, "runbook '" + book.name + "' has destructive steps that need confirmation: " +
                                        join(needing, "; ") +
@@ -85,24 +99,51 @@ std::optional<std::chrono::steady_clock::time_point> executor::deadline_for(cons
 }
 
 run_outcome executor::execute(const runbook_def& book, const run_options& opts, const run_state* resumed) {
-  if (!resumed) require_confirmable(book, opts);
+  if (!resumed) require_confirmable(book, opts, m_confirm);
   run_outcome outcome;
   outcome.run_id = resumed ? resumed->run_id : new_run_id();
   run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
-  auto t0 = m_clock.now();
+  ctx.set_target(m_target);
+  ctx.set_config(m_config);
 
+  // One run per (runbook, target): taken before anything is recorded, on a session of its
+  // own, so it dies with this process and never outlives a crash.
+  std::unique_ptr<db::connection> lock_conn;
+  std::unique_ptr<db::run_lock> lock;
+  if (book.lock) {
+    if (!m_target || !m_target->configured())
+      throw error(error_kind::usage, "runbook '" + book.name + "' has lock = true and so needs a database target "
+                                     "(--target, --dsn, RUNBOOK_DSN or --sandbox)");
+    lock_conn = m_target->open_another("run lock");
+    lock = std::make_unique<db::run_lock>(*lock_conn, "runbook:" + book.name, outcome.run_id, book.name);
+  }
+  auto t0 = m_clock.now();
+  if (m_target) {
+    m_target->on_statement([&ctx](const db::statement_record& r) { ctx.record_statement(r); });
+  }
+  struct unhook {
+    target_session* t;
+    ~unhook() {
+      if (t) t->on_statement(nullptr);
+    }
+  } unhook_guard{m_target};
+
+  json target_json = nullptr;
+  if (m_target && m_target->configured()) target_json = m_target->target().name;
   if (!resumed) {
     ctx.audit("run.start", {{"runbook", book.name},
                             {"title", book.title},
                             {"file", book.file.string()},
                             {"sha256", book.file_sha256},
                             {"params", opts.params},
+                            {"target", target_json},
                             {"operator", operator_identity()},
                             {"reason", opts.reason},
                             {"host", host_name()},
                             {"pid", static_cast<long long>(::getpid())},
                             {"version", RUNBOOK_VERSION},
                             {"steps", book.step_count()},
+                            {"lock", book.lock},
                             {"yes", opts.yes}});
   } else {
     ctx.audit("run.resume", {{"operator", operator_identity()},
@@ -110,6 +151,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
                              {"host", host_name()},
                              {"pid", static_cast<long long>(::getpid())},
                              {"sha256", book.file_sha256},
+                             {"target", target_json},
                              {"forced", opts.force && resumed->start.value("sha256", "") != book.file_sha256}});
   }
   m_out.run_started(book, outcome.run_id, resumed != nullptr, false);
@@ -126,8 +168,17 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     m_out.run_finished(outcome.status, outcome.duration, outcome.run_id);
     return outcome;
   };
+  auto step_succeeded = [&](const phase_def& p, const step_def& s) {
+    auto it = resumed->step_end.find({p.name, s.name});
+    return it != resumed->step_end.end() && it->second.value("status", "") == "succeeded";
+  };
+  auto phase_committed = [&](const phase_def& p) {
+    auto it = resumed->phase_status.find(p.name);
+    return it != resumed->phase_status.end() && it->second == status::succeeded;
+  };
 
-  // Steps that completed, in the order they ran: the compensation path runs them backwards.
+  // Steps whose work stands, in the order they ran: the compensation path undoes them
+  // backwards. Steps of a transactional phase join only once its transaction commits.
   std::vector<step_ref> done;
   std::size_t total = book.step_count();
   std::size_t index = 0;
@@ -136,81 +187,148 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     // The run was interrupted while rolling back: finish the rollback path, nothing else.
     for (const auto& p : book.phases)
       for (const auto& s : p.steps)
-        if (resumed->step_done(p.name, s.name) &&
-            resumed->step_end.at({p.name, s.name}).value("status", "") == "succeeded")
-          done.push_back({&p, &s});
+        if (step_succeeded(p, s) && (!p.transaction || phase_committed(p))) done.push_back({&p, &s});
     std::optional<step_error> rb_fail;
     m_out.rollback_started("continuing the interrupted rollback");
-    if (!compensate(ctx, book, done, resumed, rb_fail)) {
+    int undone = 0;
+    if (!compensate(ctx, book, done, resumed, rb_fail, undone)) {
       outcome.error = rb_fail;
       return finish(status::rollback_failed);
     }
     return finish(status::rolled_back);
   }
 
+  // Ends the run after a failure in `phase`: per policy, stop as is or compensate.
+  auto fail_run = [&](const phase_def& phase, const std::string& where, std::optional<step_error> err,
+                      on_error policy, long long phase_ms, bool tx_rolled_back) {
+    outcome.error = std::move(err);
+    outcome.failed_step = where;
+    ctx.set_position(&phase, nullptr);
+    json f = {{"phase", phase.name}, {"status", "failed"}, {"duration_ms", phase_ms}};
+    if (phase.transaction) f["transaction"] = tx_rolled_back ? "rolled_back" : "lost";
+    ctx.audit("phase.end", std::move(f));
+    if (policy == on_error::abort) return finish(status::failed);
+    std::string why = where + " failed: " + (outcome.error ? outcome.error->describe() : "");
+    ctx.audit("run.rollback", {{"reason", why}, {"steps", done.size()}});
+    m_out.rollback_started(why);
+    std::optional<step_error> rb_fail;
+    int undone = 0;
+    if (!compensate(ctx, book, done, nullptr, rb_fail, undone)) {
+      outcome.error = rb_fail;
+      return finish(status::rollback_failed);
+    }
+    // rolled_back only when something was undone: by a handler, or by a phase's ROLLBACK.
+    return finish(undone > 0 || tx_rolled_back ? status::rolled_back : status::failed);
+  };
+
   std::size_t phase_no = 0;
   for (const auto& phase : book.phases) {
     ++phase_no;
-    if (resumed && resumed->phase_status.count(phase.name) &&
-        resumed->phase_status.at(phase.name) == status::succeeded) {
+    if (resumed && phase_committed(phase)) {
       for (const auto& s : phase.steps) {
         ++index;
-        if (resumed->step_end.count({phase.name, s.name}) &&
-            resumed->step_end.at({phase.name, s.name}).value("status", "") == "succeeded")
-          done.push_back({&phase, &s});
+        if (step_succeeded(phase, s)) done.push_back({&phase, &s});
       }
       continue;
     }
     ctx.set_position(&phase, nullptr);
-    ctx.audit("phase.start", {{"phase", phase.name}, {"index", phase_no}, {"of", book.phases.size()}});
+    ctx.audit("phase.start", {{"phase", phase.name}, {"index", phase_no}, {"of", book.phases.size()},
+                              {"transaction", phase.transaction}});
     m_out.phase_started(phase, phase_no, book.phases.size());
     auto phase_t0 = m_clock.now();
-    bool phase_failed = false;
 
+    // A transactional phase: one transaction, each step in a savepoint (see execute_step).
+    std::unique_ptr<db::transaction> txn;
+    if (phase.transaction) {
+      if (!m_target || !m_target->configured())
+        throw error(error_kind::usage, "phase '" + phase.name + "' of runbook '" + book.name +
+                                       "' has transaction = true and so needs a database target "
+                                       "(--target, --dsn, RUNBOOK_DSN or --sandbox)");
+      try {
+        ctx.set_limits(std::nullopt, milliseconds(0), m_target->target().lock_timeout);
+        txn = std::make_unique<db::transaction>(ctx.database());
+      } catch (const std::exception& e) {
+        step_error err = step_error_from(e);
+        return fail_run(phase, phase.name, err, book.on_err == on_error::abort ? on_error::abort : on_error::rollback,
+                        ms_between(phase_t0, m_clock.now()), false);
+      }
+    }
+    std::vector<step_ref> phase_done;
+
+    bool ended = false;
     for (const auto& step : phase.steps) {
       ++index;
-      if (resumed && resumed->step_done(phase.name, step.name)) {
-        if (resumed->step_end.at({phase.name, step.name}).value("status", "") == "succeeded")
-          done.push_back({&phase, &step});
+      if (resumed && !phase.transaction && resumed->step_done(phase.name, step.name)) {
+        if (step_succeeded(phase, step)) done.push_back({&phase, &step});
         continue;
       }
       on_error policy = policy_for(book, phase, step);
       ctx.set_position(&phase, &step);
       step_result r = execute_step(ctx, book, phase, step, policy, opts, index, total);
       if (r.status == step_status::succeeded) {
-        done.push_back({&phase, &step});
+        (phase.transaction ? phase_done : done).push_back({&phase, &step});
         continue;
       }
       if (r.status == step_status::skipped) continue;
-
-      // The step failed for good.
       std::string where = phase.name + "/" + step.name;
-      if (policy == on_error::cont) {
+      bool connection_lost = r.error && (r.error->kind == error_kind::connection || r.error->kind == error_kind::in_doubt);
+      if (policy == on_error::cont && !(phase.transaction && connection_lost)) {
         outcome.continued.push_back(where);
         continue;
       }
-      outcome.error = r.error;
-      outcome.failed_step = where;
-      phase_failed = true;
-      ctx.set_position(&phase, nullptr);
-      ctx.audit("phase.end", {{"phase", phase.name}, {"status", "failed"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}});
-      if (policy == on_error::abort) return finish(status::failed);
-      std::string why = describe_step(book, phase, step) + " failed: " + (r.error ? r.error->describe() : "");
-      ctx.audit("run.rollback", {{"reason", why}, {"steps", done.size()}});
-      m_out.rollback_started(why);
-      std::optional<step_error> rb_fail;
-      if (!compensate(ctx, book, done, nullptr, rb_fail)) {
-        outcome.error = rb_fail;
-        return finish(status::rollback_failed);
+      // The step failed for good: its savepoint is already rolled back; now the phase's
+      // transaction goes too, so nothing half-applied is ever committed.
+      bool rolled_back = false;
+      if (txn) {
+        try {
+          txn->rollback();
+          rolled_back = true;
+        } catch (const std::exception&) {
+          rolled_back = false;  // the session is gone, and with it the transaction
+        }
       }
-      return finish(done.empty() ? status::failed : status::rolled_back);
+      ended = true;
+      return fail_run(phase, where, r.error, policy == on_error::cont ? on_error::rollback : policy,
+                      ms_between(phase_t0, m_clock.now()), rolled_back);
     }
-    if (!phase_failed) {
+    if (!ended && txn) {
       ctx.set_position(&phase, nullptr);
-      ctx.audit("phase.end", {{"phase", phase.name}, {"status", "succeeded"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}});
+      try {
+        txn->commit();
+      } catch (const std::exception& e) {
+        step_error err = step_error_from(e);
+        if (err.kind == error_kind::in_doubt) {
+          // The outcome is unknown: never retried, never compensated blindly. Alert and audit.
+          ctx.audit("phase.in_doubt", {{"phase", phase.name}, {"error", err.to_json()}});
+          outcome.error = err;
+          outcome.failed_step = phase.name + " (COMMIT)";
+          ctx.audit("phase.end", {{"phase", phase.name}, {"status", "in_doubt"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}});
+          return finish(status::failed);
+        }
+        return fail_run(phase, phase.name + " (COMMIT)", err, book.on_err == on_error::abort ? on_error::abort : on_error::rollback,
+                        ms_between(phase_t0, m_clock.now()), true);
+      }
+      for (auto& d : phase_done) done.push_back(d);
     }
+    ctx.set_position(&phase, nullptr);
+    json f = {{"phase", phase.name}, {"status", "succeeded"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}};
+    if (phase.transaction) f["transaction"] = "committed";
+    ctx.audit("phase.end", std::move(f));
   }
   return finish(status::succeeded);
+}
+
+void executor::arm(run_context& ctx, const runbook_def& book, const phase_def& phase, const step_def& step,
+                   step_call& call) const {
+  call.deadline = deadline_for(book, phase, step);
+  milliseconds st{0}, lt{30'000};
+  if (m_target && m_target->configured()) {
+    st = m_target->target().statement_timeout;
+    lt = m_target->target().lock_timeout;
+  }
+  if (step.statement_timeout) st = *step.statement_timeout;
+  if (step.lock_timeout) lt = *step.lock_timeout;
+  ctx.set_limits(call.deadline, st, lt);
 }
 
 executor::step_result executor::execute_step(run_context& ctx, const runbook_def& book, const phase_def& phase,
@@ -246,7 +364,7 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
   };
 
   if (step.has_when) {
-    call.deadline = deadline_for(book, phase, step);
+    arm(ctx, book, phase, step, call);
     call_result w = step.body->when(call);
     if (w.error) return fail(*w.error, 1);
     if (!(w.value.is_boolean() && w.value.get<bool>()) && !w.value.is_null()) {
@@ -296,21 +414,45 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
       m_clock.sleep_for(delay);
     }
     call.attempt = attempt;
-    call.deadline = deadline_for(book, phase, step);
-    call_result r = step.body->run(call);
-    if (r.error) {
-      last = r.error;
-      if (attempt < attempts && retryable(step.retry, *r.error)) continue;
-      return fail(*r.error, attempt);
+    // In a transactional phase every attempt runs in a savepoint of its own: a failure rolls
+    // back exactly this step's work and leaves the phase's transaction usable.
+    std::unique_ptr<db::savepoint> sp;
+    if (phase.transaction) {
+      try {
+        ctx.set_limits(std::nullopt, milliseconds(0), milliseconds(0));
+        sp = std::make_unique<db::savepoint>(ctx.database(), "step " + step.name);
+      } catch (const std::exception& e) {
+        return fail(step_error_from(e), attempt);  // the transaction is gone: no retry here
+      }
     }
-    if (step.has_verify) {
-      call.deadline = deadline_for(book, phase, step);
+    arm(ctx, book, phase, step, call);
+    call_result r = step.body->run(call);
+    if (!r.error && step.has_verify) {
+      arm(ctx, book, phase, step, call);
       call_result v = step.body->verify(call);
       json f = base;
       f["ok"] = v.ok();
       if (v.error) f["error"] = v.error->to_json();
       ctx.audit("verify", std::move(f));
-      if (v.error) return fail(*v.error, attempt);
+      if (v.error) {
+        if (sp) rollback_savepoint(*sp);
+        return fail(*v.error, attempt);
+      }
+    }
+    ctx.set_limits(std::nullopt, milliseconds(0), milliseconds(0));
+    if (r.error) {
+      last = r.error;
+      bool tx_lost = false;
+      if (sp) tx_lost = !rollback_savepoint(*sp);
+      if (!tx_lost && attempt < attempts && retryable(step.retry, *r.error)) continue;
+      return fail(*r.error, attempt);
+    }
+    if (sp) {
+      try {
+        sp->release();
+      } catch (const std::exception& e) {
+        return fail(step_error_from(e), attempt);
+      }
     }
     json extra = json::object();
     if (!r.value.is_null()) extra["result"] = r.value;
@@ -323,7 +465,7 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
 }
 
 bool executor::compensate(run_context& ctx, const runbook_def& book, const std::vector<step_ref>& done,
-                          const run_state* resumed, std::optional<step_error>& failure) {
+                          const run_state* resumed, std::optional<step_error>& failure, int& undone) {
   for (auto it = done.rbegin(); it != done.rend(); ++it) {
     const phase_def& phase = *it->phase;
     const step_def& step = *it->step;
@@ -332,9 +474,12 @@ bool executor::compensate(run_context& ctx, const runbook_def& book, const std::
     ctx.set_position(&phase, &step);
     json base = step_fields(phase, step);
     ctx.audit("rollback.start", base);
+    ++undone;
     auto t0 = m_clock.now();
-    step_call call{book, phase, step, 1, deadline_for(book, phase, step), &ctx};
+    step_call call{book, phase, step, 1, std::nullopt, &ctx};
+    arm(ctx, book, phase, step, call);
     call_result r = step.body->rollback(call);
+    ctx.set_limits(std::nullopt, milliseconds(0), milliseconds(0));
     json f = base;
     f["status"] = r.ok() ? "succeeded" : "failed";
     f["duration_ms"] = ms_between(t0, m_clock.now());

@@ -10,6 +10,7 @@
 #include "engine/run/journal.hpp"
 #include "engine/run/model.hpp"
 #include "engine/run/reporter.hpp"
+#include "engine/run/target.hpp"
 #include "engine/util/clock.hpp"
 
 namespace rb::run {
@@ -45,12 +46,20 @@ struct run_outcome {
   json to_json() const;
 };
 
+/// Refuses (rb::error(usage), before anything runs) a runbook whose destructive steps cannot be
+/// confirmed: no --yes and nobody at a terminal. Steps with a `when` are checked when reached.
+void require_confirmable(const runbook_def& book, const run_options& opts, const confirmer& confirm);
+
 /// Prints what a run would do, without running any runbook code or writing the audit log.
 void print_dry_run(const runbook_def& book, const run_options& opts, reporter& out);
 
 class executor {
  public:
   executor(audit::log& log, reporter& out, clock& clk, confirmer& confirm);
+  /// The database target: transactional phases, savepoints, the run lock and ctx.db use it.
+  void use_target(target_session& target) { m_target = &target; }
+  /// The configuration, for db.connect("other-target").
+  void use_config(const config& cfg) { m_config = &cfg; }
 
   /// Runs the runbook from the start. Throws rb::error(usage) before anything runs when a
   /// destructive step cannot be confirmed.
@@ -76,15 +85,19 @@ class executor {
   step_result execute_step(class run_context& ctx, const runbook_def& book, const phase_def& phase,
                            const step_def& step, on_error policy, const run_options& opts,
                            std::size_t index, std::size_t total);
+  /// Sets the context's deadline and database timeouts for a call of the step's code.
+  void arm(class run_context& ctx, const runbook_def& book, const phase_def& phase, const step_def& step,
+           step_call& call) const;
   /// Runs the rollback handlers of `done` in reverse; returns false when one failed.
   bool compensate(class run_context& ctx, const runbook_def& book, const std::vector<step_ref>& done,
-                  const run_state* resumed, std::optional<step_error>& failure);
+                  const run_state* resumed, std::optional<step_error>& failure, int& undone);
   std::optional<std::chrono::steady_clock::time_point> deadline_for(const runbook_def& book,
                                                                     const phase_def& phase,
                                                                     const step_def& step) const;
-  void require_confirmable(const runbook_def& book, const run_options& opts) const;
 
   audit::log& m_log;
+  target_session* m_target = nullptr;
+  const config* m_config = nullptr;
   reporter& m_out;
   clock& m_clock;
   confirmer& m_confirm;

@@ -1,6 +1,8 @@
 // The runbook model: names of enums, error descriptions.
 #include "engine/run/model.hpp"
 
+#include "engine/db/sqlstate.hpp"
+
 namespace rb::run {
 
 json step_error::to_json() const {
@@ -9,6 +11,7 @@ json step_error::to_json() const {
   if (!sqlstate.empty()) j["sqlstate"] = sqlstate;
   if (!detail.empty()) j["detail"] = detail;
   if (!hint.empty()) j["hint"] = hint;
+  if (!statement.empty()) j["statement"] = statement;
   if (!source.empty()) j["source"] = source;
   if (line > 0) j["line"] = line;
   return j;
@@ -27,9 +30,9 @@ std::string step_error::describe() const {
       break;
   }
   out += message;
-  if (!sqlstate.empty()) out += " [SQLSTATE " + sqlstate + "]";
-  if (!detail.empty()) out += " DETAIL: " + detail;
-  if (!hint.empty()) out += " HINT: " + hint;
+  if (!sqlstate.empty() && message.find(sqlstate) == std::string::npos) out += " [SQLSTATE " + sqlstate + "]";
+  if (!detail.empty() && message.find(detail) == std::string::npos) out += " DETAIL: " + detail;
+  if (!hint.empty() && message.find(hint) == std::string::npos) out += " HINT: " + hint;
   if (!source.empty() && message.find(source) == std::string::npos)
     out += " (" + source + (line > 0 ? ":" + std::to_string(line) : "") + ")";
   return out;
@@ -61,6 +64,26 @@ std::optional<on_error> on_error_from(std::string_view s) {
   if (s == "abort") return on_error::abort;
   if (s == "continue") return on_error::cont;
   return std::nullopt;
+}
+
+step_error step_error_from(const std::exception& e) {
+  step_error err;
+  err.message = e.what();
+  if (const auto* sf = dynamic_cast<const db::sql_failure*>(&e)) {
+    err.kind = sf->kind();
+    err.klass = sf->klass();
+    err.sqlstate = sf->sqlstate();
+    err.detail = sf->detail();
+    err.hint = sf->hint();
+    err.statement = sf->statement();
+  } else if (const auto* re = dynamic_cast<const error*>(&e)) {
+    err.kind = re->kind();
+    err.klass = std::string(kind_name(re->kind()));
+  } else {
+    err.kind = error_kind::internal;
+    err.klass = "internal";
+  }
+  return err;
 }
 
 std::string describe_step(const runbook_def& book, const phase_def& phase, const step_def& step) {

@@ -56,6 +56,7 @@ struct step_error {
   std::string klass;      ///< finer class: "unique_violation", "timeout", "check" ...
   std::string message;
   std::string sqlstate, detail, hint;
+  std::string statement;  ///< the SQL that failed, when a statement did
   std::string source;     ///< file of the raising code
   int line = 0;
   std::string traceback;
@@ -108,6 +109,7 @@ struct step_def {
   retry_policy retry;
   std::optional<on_error> on_err;
   std::optional<std::string> confirm;  ///< destructive: text shown when asking
+  std::optional<milliseconds> statement_timeout, lock_timeout;  ///< per-step database limits
   std::shared_ptr<step_body> body;
 };
 
@@ -117,6 +119,7 @@ struct phase_def {
   source_loc where;
   std::optional<milliseconds> timeout;
   std::optional<on_error> on_err;
+  bool transaction = false;  ///< one transaction for the phase; each step in a savepoint
   std::vector<step_def> steps;
 };
 
@@ -129,6 +132,9 @@ struct runbook_def {
   source_loc where;
   std::vector<param_spec> params;
   on_error on_err = on_error::rollback;
+  std::optional<std::string> target;       ///< default database target (a config name)
+  bool lock = false;                       ///< one run per (runbook, target) at a time
+  std::optional<std::filesystem::path> fixture;  ///< SQL that seeds a --sandbox database
   milliseconds timeout{10 * 60 * 1000};  ///< default per-step time limit
   std::size_t step_count() const {
     std::size_t n = 0;
@@ -141,6 +147,10 @@ struct runbook_def {
 std::string_view to_string(param_type t);
 std::string_view to_string(on_error e);
 std::optional<on_error> on_error_from(std::string_view s);
+
+/// The step_error for an exception the engine threw: database failures keep their SQLSTATE,
+/// class, detail, hint and statement; engine errors their kind; anything else is internal.
+step_error step_error_from(const std::exception& e);
 
 /// "step 'users' of phase 'migrate' of runbook 'migration.centralized' (file:line)".
 std::string describe_step(const runbook_def& book, const phase_def& phase, const step_def& step);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "engine/util/duration.hpp"
+#include "engine/util/secrets.hpp"
 
 namespace rb::run {
 namespace {
@@ -80,7 +81,7 @@ void reporter::step_retry(const step_def& step, int next_attempt, milliseconds d
   if (m_opts.quiet) return;
   close_line();
   m_out << "    " << paint("retry", k_yellow) << " " << step.name << " attempt " << next_attempt << " in "
-        << format_duration(delay) << ": " << err.describe() << "\n";
+        << format_duration(delay) << ": " << secrets::redact(err.describe()) << "\n";
 }
 
 void reporter::step_finished(const step_def& step, std::string_view status, milliseconds took,
@@ -93,14 +94,14 @@ void reporter::step_finished(const step_def& step, std::string_view status, mill
         << " " << paint("(" + format_duration(took) + (m_opts.tty ? ", elapsed " + elapsed() : "") + ")", k_dim);
   if (!note.empty()) m_out << " — " << note;
   m_out << "\n";
-  if (err) m_out << "      " << paint(err->describe(), k_red) << "\n";
+  if (err) m_out << "      " << paint(secrets::redact(err->describe()), k_red) << "\n";
   m_out.flush();
 }
 
 void reporter::rollback_started(std::string_view why) {
   if (m_opts.quiet) return;
   close_line();
-  m_out << paint("rolling back", k_yellow) << ": " << why << "\n";
+  m_out << paint("rolling back", k_yellow) << ": " << secrets::redact(std::string(why)) << "\n";
 }
 
 void reporter::rollback_step(const phase_def& phase, const step_def& step, std::string_view status,
@@ -108,13 +109,15 @@ void reporter::rollback_step(const phase_def& phase, const step_def& step, std::
   if (m_opts.quiet) return;
   close_line();
   m_out << "  rollback " << phase.name << "/" << step.name << ": " << paint(status, status_color(status)) << "\n";
-  if (err) m_out << "      " << paint(err->describe(), k_red) << "\n";
+  if (err) m_out << "      " << paint(secrets::redact(err->describe()), k_red) << "\n";
 }
 
 void reporter::message(std::string_view line) {
   if (m_opts.quiet) return;
   close_line();
-  m_out << "    " << line << "\n";
+  std::string text = secrets::redact(std::string(line));
+  for (std::size_t at = 0; (at = text.find('\n', at)) != std::string::npos; at += 5) text.replace(at, 1, "\n    ");
+  m_out << "    " << text << "\n";
   m_out.flush();
 }
 

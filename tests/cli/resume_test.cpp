@@ -16,25 +16,6 @@ namespace {
 using rb::testing::cli_sandbox;
 using rb::testing::temp_dir;
 
-/// Starts `runbook args...` in `dir` without waiting for it.
-pid_t spawn_cli(const cli_sandbox& cli, const std::vector<std::string>& args) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::chdir(cli.dir().c_str()) != 0) ::_exit(127);
-    for (auto& [k, v] : cli.env()) ::setenv(k.c_str(), v.c_str(), 1);
-    std::vector<std::string> all{RUNBOOK_BINARY};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::execv(RUNBOOK_BINARY, argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 TEST(Resume, ContinuesAfterKillDashNineWithoutRepeatingCompletedSteps) {
   temp_dir dir{"rb-resume"};
   // "slow" spins until a wall-clock moment a few seconds away: long enough to be killed in,
@@ -49,7 +30,7 @@ TEST(Resume, ContinuesAfterKillDashNineWithoutRepeatingCompletedSteps) {
   })lua");
   cli_sandbox cli(dir.path());
   long long until_time = static_cast<long long>(std::time(nullptr)) + 3;
-  pid_t pid = spawn_cli(cli, {"run", "crash.me", "--param", "until_time=" + std::to_string(until_time)});
+  pid_t pid = cli.spawn({"run", "crash.me", "--param", "until_time=" + std::to_string(until_time)});
   ASSERT_GT(pid, 0);
   // Wait for the journal to show that "slow" started, then crash the process.
   bool started = false;
@@ -92,7 +73,7 @@ TEST(Resume, RefusesWhenTheRunbookFileChangedUnlessForced) {
     params = { t = { type = "integer" } },
   })lua");
   cli_sandbox cli(dir.path());
-  pid_t pid = spawn_cli(cli, {"run", "crash.edit", "-p", "t=" + std::to_string(std::time(nullptr) + 2)});
+  pid_t pid = cli.spawn({"run", "crash.edit", "-p", "t=" + std::to_string(std::time(nullptr) + 2)});
   for (int i = 0; i < 200 && cli.events("step.start", "slow").empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ::kill(pid, SIGKILL);

@@ -1,6 +1,12 @@
 // Running the real runbook binary from tests.
 #include "tests/support/cli.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
 #include "engine/audit/log.hpp"
 
 namespace rb::testing {
@@ -26,6 +32,36 @@ rb::shell::process_result cli_sandbox::run(const std::vector<std::string>& args,
   o.stdin_data = std::move(stdin_data);
   o.timeout = std::chrono::seconds(120);
   return rb::shell::run(o);
+}
+
+pid_t cli_sandbox::spawn(const std::vector<std::string>& args, std::map<std::string, std::string> extra) const {
+  auto env = this->env();
+  for (auto& [k, v] : extra) env[k] = v;
+  std::vector<std::string> all{RUNBOOK_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::chdir(m_dir.c_str()) != 0) ::_exit(127);
+    for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::execv(RUNBOOK_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool cli_sandbox::wait_for(const std::string& event, const std::string& step, std::chrono::milliseconds limit) const {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (!events(event, step).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 std::vector<nlohmann::json> cli_sandbox::records() const {

@@ -1,6 +1,9 @@
 // Running the real runbook binary from tests, in a working directory with its own state dir.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -19,6 +22,11 @@ class cli_sandbox {
   /// Runs `runbook args...` in the directory; stdin is /dev/null unless given.
   rb::shell::process_result run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {},
                                 std::optional<std::string> stdin_data = std::nullopt) const;
+  /// Starts `runbook args...` without waiting (stdout to /dev/null); returns its pid.
+  pid_t spawn(const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) const;
+  /// Waits up to `limit` for a record with this event (and step) to appear in the audit log.
+  bool wait_for(const std::string& event, const std::string& step = "",
+                std::chrono::milliseconds limit = std::chrono::seconds(20)) const;
   std::filesystem::path audit_log() const { return m_dir / "state" / "audit.jsonl"; }
   /// Every record of the audit log, parsed.
   std::vector<nlohmann::json> records() const;

@@ -1,0 +1,99 @@
+// Loading the configuration file (runbook.lua):
+//   return {
+//     default_target = "primary",
+//     statement_timeout = "5m", lock_timeout = "10s",
+//     targets = { primary = { dsn = "host=db1 dbname=app user=ops", password = secret "PGPASSWORD_PRIMARY" } },
+//   }
+#include "bindings/config.hpp"
+
+#include "bindings/convert.hpp"
+#include "engine/db/connection.hpp"
+#include "engine/util/duration.hpp"
+#include "engine/util/text.hpp"
+
+namespace rb::lua {
+namespace {
+
+[[noreturn]] void bad(const std::filesystem::path& file, const std::string& what) {
+  throw error(error_kind::bad_runbook, file.string() + ": " + what);
+}
+
+void check_fields(const std::filesystem::path& file, const json& obj, const std::string& owner,
+                  const std::vector<std::string>& allowed) {
+  for (const auto& [k, v] : obj.items()) {
+    bool ok = false;
+    for (const auto& a : allowed) ok = ok || a == k;
+    if (!ok) bad(file, owner + ": unknown field '" + k + "'" + did_you_mean(k, allowed) + "; known fields: " + join(allowed, ", "));
+  }
+}
+
+std::optional<std::chrono::milliseconds> duration_field(const std::filesystem::path& file, const json& obj,
+                                                        const char* key, const std::string& owner) {
+  if (!obj.contains(key)) return std::nullopt;
+  const json& v = obj[key];
+  std::chrono::milliseconds d{};
+  if (v.is_number()) return std::chrono::milliseconds(static_cast<long long>(v.get<double>() * 1000));
+  if (!v.is_string() || !try_parse_duration(v.get<std::string>(), d))
+    bad(file, owner + ": '" + key + "' must be a duration such as \"30s\"");
+  return d;
+}
+
+}  // namespace
+
+run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>& file) {
+  run::config cfg;
+  std::filesystem::path path;
+  std::error_code ec;
+  if (file) {
+    if (!std::filesystem::is_regular_file(*file, ec)) throw error(error_kind::usage, "no config file '" + file->string() + "'");
+    path = *file;
+  } else if (std::filesystem::is_regular_file("runbook.lua", ec)) {
+    path = "runbook.lua";
+  } else {
+    return cfg;
+  }
+  cfg.file = path;
+  lua_State* L = sb.state();
+  int top = lua_gettop(L);
+  sb.load_file(path);
+  if (auto err = sb.call(0, 1, std::chrono::steady_clock::now() + std::chrono::seconds(10), "loading " + path.string()))
+    throw error(err->kind == error_kind::usage ? error_kind::usage : error_kind::bad_runbook,
+                (err->source.empty() ? path.string() : err->source + ":" + std::to_string(err->line)) + ": " + err->message);
+  if (lua_type(L, -1) != LUA_TTABLE) bad(path, "must return a table: return { targets = { ... } }");
+  json root = to_json(L, -1);
+  lua_settop(L, top);
+  if (root.is_array() && root.empty()) root = json::object();
+  check_fields(path, root, "config", {"targets", "default_target", "statement_timeout", "lock_timeout", "alerts", "escalation"});
+  if (auto d = duration_field(path, root, "statement_timeout", "config")) cfg.statement_timeout = *d;
+  if (auto d = duration_field(path, root, "lock_timeout", "config")) cfg.lock_timeout = *d;
+  if (root.contains("default_target")) {
+    if (!root["default_target"].is_string()) bad(path, "default_target must be a target's name");
+    cfg.default_target = root["default_target"].get<std::string>();
+  }
+  if (root.contains("targets")) {
+    if (!root["targets"].is_object()) bad(path, "targets must be a table of name = { dsn = \"...\" }");
+    for (const auto& [name, t] : root["targets"].items()) {
+      std::string owner = "target '" + name + "'";
+      if (!t.is_object()) bad(path, owner + " must be a table { dsn = \"...\" }");
+      check_fields(path, t, owner, {"dsn", "password", "statement_timeout", "lock_timeout"});
+      if (!t.contains("dsn") || !t["dsn"].is_string()) bad(path, owner + " needs dsn = \"host=... dbname=... user=...\"");
+      run::target_config tc;
+      tc.name = name;
+      tc.dsn = t["dsn"].get<std::string>();
+      if (db::dsn_password(tc.dsn))
+        bad(path, owner + ": the dsn holds a password; use password = secret \"NAME\" instead, so it never sits in the file");
+      if (t.contains("password")) {
+        if (!t["password"].is_string()) bad(path, owner + ": password must come from secret \"NAME\"");
+        tc.password = t["password"].get<std::string>();
+      }
+      tc.statement_timeout = duration_field(path, t, "statement_timeout", owner);
+      tc.lock_timeout = duration_field(path, t, "lock_timeout", owner);
+      cfg.targets[name] = tc;
+    }
+  }
+  if (cfg.default_target && !cfg.targets.count(*cfg.default_target))
+    bad(path, "default_target '" + *cfg.default_target + "' is not one of the targets");
+  return cfg;
+}
+
+}  // namespace rb::lua

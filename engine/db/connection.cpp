@@ -1,0 +1,1266 @@
+// One PostgreSQL connection (libpqxx 6.4): bound parameters, typed columns, streaming through a
+// cursor, notices, cancel, timeouts, reconnect, and a record of every statement for the audit.
+#include "engine/db/connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <thread>
+#include <utility>
+
+namespace rb::db {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// ---- libpq underneath libpqxx ----------------------------------------------------------
+
+/// libpqxx 6.4's own connect policy, remembering the PGconn it makes. libpqxx exposes no handle,
+/// and we need one for three things it does not offer: PQtransactionStatus (so SQL that says
+/// BEGIN/COMMIT itself cannot desynchronise our tracking), a PGcancel made on the owning thread
+/// (PQcancel on it is safe from any thread; PQgetCancel, which cancel_query() calls, is not), and
+/// PQerrorMessage when libpqxx reports a lost connection as "Could not obtain client encoding".
+class capturing_connect : public pqxx::connect_direct {
+ public:
+  explicit capturing_connect(const std::string& opts) : connect_direct(opts) { t_last = this; }
+  handle do_startconnect(handle orig) override {
+    m_handle = connect_direct::do_startconnect(orig);
+    return m_handle;
+  }
+  handle do_dropconnect(handle orig) noexcept override {
+    m_handle = connect_direct::do_dropconnect(orig);
+    return m_handle;
+  }
+  handle do_disconnect(handle orig) noexcept override {
+    m_handle = connect_direct::do_disconnect(orig);
+    return m_handle;
+  }
+  PGconn* raw() const noexcept { return m_handle; }
+
+  /// The policy the last connection made on this thread was built with (basic_connection_base
+  /// keeps its policy private; the constructor runs on our thread just before we ask).
+  static thread_local capturing_connect* t_last;
+
+ private:
+  PGconn* m_handle = nullptr;
+};
+thread_local capturing_connect* capturing_connect::t_last = nullptr;
+
+using pq_connection = pqxx::basic_connection_base<capturing_connect>;
+
+// ---- PostgreSQL's messages --------------------------------------------------------------
+
+/// A message as libpq formats it with PQERRORS_VERBOSE ("ERROR:  23505: primary\nDETAIL:  ...").
+struct pg_message {
+  std::string severity, sqlstate, primary, detail, hint, context, position;
+};
+
+std::string_view rtrim_newlines(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
+  return s;
+}
+
+/// Lines of a libpq message joined with single spaces ("server closed ...\n\tThis probably ...").
+std::string one_line(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : rtrim_newlines(s)) {
+    if (c == '\n' || c == '\t' || c == '\r') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty() && out.back() != ' ') out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+bool is_sqlstate(std::string_view s) {
+  if (s.size() != 5) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
+}
+
+pg_message parse_message(std::string_view text) {
+  static constexpr std::string_view severities[] = {"ERROR",  "FATAL", "PANIC", "WARNING",
+                                                    "NOTICE", "INFO",  "LOG",   "DEBUG"};
+  pg_message m;
+  text = rtrim_newlines(text);
+  std::vector<std::string_view> lines;
+  for (std::size_t start = 0; start <= text.size();) {
+    std::size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  if (lines.empty()) return m;
+  std::string_view first = lines[0];
+  for (auto sev : severities) {
+    if (first.size() > sev.size() + 3 && first.substr(0, sev.size()) == sev && first.substr(sev.size(), 3) == ":  ") {
+      m.severity = std::string(sev);
+      first.remove_prefix(sev.size() + 3);
+      if (first.size() > 7 && is_sqlstate(first.substr(0, 5)) && first.substr(5, 2) == ": ") {
+        m.sqlstate = std::string(first.substr(0, 5));
+        first.remove_prefix(7);
+      }
+      break;
+    }
+  }
+  if (m.severity.empty()) {  // a message of libpq's own
+    m.primary = one_line(text);
+    return m;
+  }
+  struct tag {
+    std::string_view prefix;
+    std::string* into;  // null: dropped
+  };
+  const tag tags[] = {{"DETAIL:  ", &m.detail},        {"HINT:  ", &m.hint},        {"CONTEXT:  ", &m.context},
+                      {"QUERY:  ", nullptr},           {"LOCATION:  ", nullptr},    {"SCHEMA NAME:  ", nullptr},
+                      {"TABLE NAME:  ", nullptr},      {"COLUMN NAME:  ", nullptr}, {"DATATYPE NAME:  ", nullptr},
+                      {"CONSTRAINT NAME:  ", nullptr}, {"STATEMENT:  ", nullptr}};
+  std::string* current = &m.primary;
+  m.primary = std::string(first);
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    std::string_view line = lines[i];
+    bool tagged = false;
+    for (const auto& t : tags) {
+      if (line.substr(0, t.prefix.size()) == t.prefix) {
+        current = t.into;
+        if (current) {
+          if (!current->empty()) *current += '\n';
+          *current += line.substr(t.prefix.size());
+        }
+        tagged = true;
+        break;
+      }
+    }
+    if (!tagged && line.substr(0, 5) == "LINE " && line.find(": ") != std::string_view::npos) {
+      current = &m.position;
+      if (!current->empty()) *current += '\n';
+      *current += line;
+      tagged = true;
+    }
+    if (!tagged && current) {
+      *current += '\n';
+      *current += line;
+    }
+  }
+  return m;
+}
+
+/// A notice as the audit and take_notices() show it: the text, with its severity when it is not
+/// a plain NOTICE/INFO ("WARNING: disk is filling").
+std::string notice_text(const pg_message& m) {
+  std::string text = m.primary;
+  if (!m.detail.empty()) text += "\nDETAIL: " + m.detail;
+  if (!m.hint.empty()) text += "\nHINT: " + m.hint;
+  if (m.severity.empty() || m.severity == "NOTICE" || m.severity == "INFO") return text;
+  return m.severity + ": " + text;
+}
+
+// ---- DSNs ---------------------------------------------------------------------------------
+
+bool is_uri(std::string_view dsn) { return dsn.substr(0, 13) == "postgresql://" || dsn.substr(0, 11) == "postgres://"; }
+
+bool is_secret_key(std::string_view key) { return key == "password" || key == "sslpassword"; }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += digits[c >> 4];
+      out += digits[c & 0xf];
+    }
+  }
+  return out;
+}
+
+/// What a DSN holds that must not be shown: the byte ranges of secret values (to redact), and
+/// the secrets themselves, decoded and as written (to scrub from messages).
+struct dsn_secrets {
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;  // [begin, end) in the DSN
+  std::vector<std::string> passwords;                       // password= values, decoded, in order
+  std::vector<std::string> fragments;                       // every form to scrub from messages
+};
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+void add_fragment(dsn_secrets& s, std::string f) {
+  if (!f.empty() && std::find(s.fragments.begin(), s.fragments.end(), f) == s.fragments.end())
+    s.fragments.push_back(std::move(f));
+}
+
+dsn_secrets find_secrets(std::string_view dsn);
+
+/// libpq's keyword/value syntax: key = value, value quoted with '...' (backslash escapes) or
+/// bare up to whitespace. A malformed string after a secret key redacts everything after it.
+void find_keyword_secrets(std::string_view dsn, dsn_secrets& out) {
+  std::size_t i = 0, n = dsn.size();
+  while (i < n) {
+    while (i < n && is_space(dsn[i])) ++i;
+    if (i >= n) break;
+    std::size_t key_begin = i;
+    while (i < n && dsn[i] != '=' && !is_space(dsn[i])) ++i;
+    std::string_view key = dsn.substr(key_begin, i - key_begin);
+    while (i < n && is_space(dsn[i])) ++i;
+    if (i >= n || dsn[i] != '=') return;  // malformed: nothing secret follows a key we know
+    ++i;
+    while (i < n && is_space(dsn[i])) ++i;
+    std::size_t value_begin = i;
+    std::string value;
+    bool closed = true;
+    if (i < n && dsn[i] == '\'') {
+      closed = false;
+      for (++i; i < n; ++i) {
+        if (dsn[i] == '\\' && i + 1 < n) {
+          value += dsn[++i];
+        } else if (dsn[i] == '\'') {
+          ++i;
+          closed = true;
+          break;
+        } else {
+          value += dsn[i];
+        }
+      }
+    } else {
+      for (; i < n && !is_space(dsn[i]); ++i) {
+        if (dsn[i] == '\\' && i + 1 < n)
+          value += dsn[++i];
+        else
+          value += dsn[i];
+      }
+    }
+    if (is_secret_key(key)) {
+      // A secret with a stray space ("password=hunter 2") makes the rest unparseable, and libpq
+      // echoes the next word in its complaint: treat everything that follows as secret.
+      std::size_t j = i;
+      while (j < n && is_space(dsn[j])) ++j;
+      std::size_t k = j;
+      while (k < n && !is_space(dsn[k]) && dsn[k] != '=') ++k;
+      while (k < n && is_space(dsn[k])) ++k;
+      bool next_ok = j >= n || (k < n && dsn[k] == '=');
+      if (!closed || !next_ok) {
+        out.ranges.emplace_back(value_begin, n);
+        if (key == "password") out.passwords.push_back(value);
+        add_fragment(out, value);
+        std::string rest(dsn.substr(value_begin));
+        add_fragment(out, rest);
+        for (std::size_t p = 0; p < rest.size();) {
+          while (p < rest.size() && is_space(rest[p])) ++p;
+          std::size_t q = p;
+          while (q < rest.size() && !is_space(rest[q])) ++q;
+          if (q > p) add_fragment(out, rest.substr(p, q - p));
+          p = q;
+        }
+        return;
+      }
+      out.ranges.emplace_back(value_begin, i);
+      if (key == "password") out.passwords.push_back(value);
+      add_fragment(out, value);
+      add_fragment(out, std::string(dsn.substr(value_begin, i - value_begin)));
+    } else if (key == "dbname" && (value.find('=') != std::string::npos || is_uri(value))) {
+      // A connection string inside dbname (PQconnectdbParams expands it): redact it whole.
+      dsn_secrets inner = find_secrets(value);
+      if (!inner.fragments.empty()) {
+        out.ranges.emplace_back(value_begin, i);
+        for (auto& f : inner.fragments) add_fragment(out, f);
+      }
+    }
+  }
+}
+
+/// postgresql://[user[:password]@][hosts][/dbname][?key=value&...]
+void find_uri_secrets(std::string_view dsn, dsn_secrets& out) {
+  std::size_t start = dsn.find("://") + 3;
+  // libpq: the user info ends at the first '@' before any '/'.
+  std::size_t p = start;
+  while (p < dsn.size() && dsn[p] != '@' && dsn[p] != '/') ++p;
+  if (p < dsn.size() && dsn[p] == '@') {
+    std::size_t colon = dsn.find(':', start);
+    if (colon != std::string_view::npos && colon < p) {
+      std::string_view raw = dsn.substr(colon + 1, p - colon - 1);
+      out.ranges.emplace_back(colon + 1, p);
+      out.passwords.push_back(percent_decode(raw));
+      add_fragment(out, percent_decode(raw));
+      add_fragment(out, std::string(raw));
+    }
+  }
+  std::size_t q = dsn.find('?', p);
+  if (q == std::string_view::npos) return;
+  std::size_t i = q + 1;
+  while (i <= dsn.size()) {
+    std::size_t amp = dsn.find('&', i);
+    if (amp == std::string_view::npos) amp = dsn.size();
+    std::string_view pair = dsn.substr(i, amp - i);
+    std::size_t eq = pair.find('=');
+    std::string key = eq == std::string_view::npos ? "" : percent_decode(pair.substr(0, eq));
+    if (is_secret_key(key)) {
+      std::string_view raw = pair.substr(eq + 1);
+      out.ranges.emplace_back(i + eq + 1, amp);
+      if (key == "password") out.passwords.push_back(percent_decode(raw));
+      add_fragment(out, percent_decode(raw));
+      add_fragment(out, std::string(raw));
+    }
+    i = amp + 1;
+  }
+}
+
+dsn_secrets find_secrets(std::string_view dsn) {
+  dsn_secrets s;
+  if (is_uri(dsn))
+    find_uri_secrets(dsn, s);
+  else
+    find_keyword_secrets(dsn, s);
+  // Longest first, so scrubbing "hunter2secret" is not pre-empted by a shorter fragment of it.
+  std::sort(s.fragments.begin(), s.fragments.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return s;
+}
+
+std::string quote_keyword_value(std::string_view v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+/// The DSN with application_name set (a later keyword, or a later URI parameter, wins).
+std::string with_application_name(const std::string& dsn, const std::string& app) {
+  if (app.empty()) return dsn;
+  if (is_uri(dsn))
+    return dsn + (dsn.find('?') == std::string::npos ? "?" : "&") + "application_name=" + percent_encode(app);
+  return dsn + (dsn.empty() ? "" : " ") + "application_name=" + quote_keyword_value(app);
+}
+
+/// Savepoint names as quoted identifiers. PostgreSQL truncates identifiers to 63 bytes (with a
+/// NOTICE), so longer names keep a prefix cut on a character boundary plus a hash of the whole,
+/// which keeps distinct long names distinct.
+std::string savepoint_identifier(std::string_view name) {
+  std::string id(name);
+  if (id.size() > 63) {
+    std::size_t cut = 50;
+    while (cut > 0 && (static_cast<unsigned char>(id[cut]) & 0xC0) == 0x80) --cut;
+    unsigned long long h = 1469598103934665603ULL;  // FNV-1a: stable, and enough to tell names apart
+    for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", h);
+    id = id.substr(0, cut) + "~" + std::string(hex, 12);
+  }
+  std::string out = "\"";
+  for (char c : id) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string strip_trailing_semicolons(std::string_view sql) {
+  while (!sql.empty() && (is_space(sql.back()) || sql.back() == ';')) sql.remove_suffix(1);
+  return std::string(sql);
+}
+
+std::chrono::milliseconds since(steady::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0);
+}
+
+/// The session's timeouts as far as we know them; nullopt means "unknown": re-apply.
+struct session_settings {
+  std::optional<long long> statement_timeout, lock_timeout;
+};
+
+/// A transaction level: BEGIN (first) or a savepoint, with the settings it started with, which
+/// ROLLBACK / ROLLBACK TO restore (a SET made inside is transactional).
+struct tx_level {
+  std::string name;  // empty for BEGIN
+  session_settings saved;
+};
+
+/// What the watchdog or cancel() did to the statement in flight.
+struct cancel_flags {
+  bool by_deadline = false;
+  bool by_user = false;
+};
+
+/// How a lost connection is reported for a given operation.
+enum class on_loss { connection, in_doubt };
+
+/// How one round trip is run.
+struct trip {
+  on_loss loss = on_loss::connection;
+  /// The caller's SQL, which may itself open or end a transaction.
+  bool user_sql = false;
+  /// ROLLBACK, ROLLBACK TO, RELEASE, CLOSE: recovery must work after a deadline, so these are
+  /// neither refused nor cancelled by it.
+  bool cleanup = false;
+};
+
+constexpr std::size_t k_max_notices = 10'000;
+
+}  // namespace
+
+// ---- the connection ------------------------------------------------------------------------
+
+struct connection::impl {
+  connection_options opts;
+  dsn_secrets secrets;
+
+  std::unique_ptr<pq_connection> pq;
+  capturing_connect* policy = nullptr;
+  std::unique_ptr<pqxx::errorhandler> sink;
+  std::unique_ptr<pqxx::nontransaction> work;
+
+  // The caller's transaction, as begin()/commit()/... and PQtransactionStatus tell us.
+  bool tx_open = false;
+  bool tx_lost = false;  // open, but its session is gone: it was rolled back by the server
+  std::vector<tx_level> levels;
+  session_settings have;
+  std::optional<long long> want_statement_timeout, want_lock_timeout;
+
+  std::vector<std::string> pending_notices, statement_notices;
+  std::size_t dropped_notices = 0;
+  std::optional<pg_message> fatal;  // why the server is closing the session, when it said so
+
+  std::function<void(const statement_record&)> on_stmt;
+  unsigned long cursor_seq = 0;
+
+  // Cancel and deadline: shared with the watchdog thread and cancel() callers.
+  std::mutex mu;
+  std::condition_variable cv;
+  PGcancel* cancel_handle = nullptr;
+  bool busy = false;
+  bool busy_cleanup = false;  // the statement in flight is exempt from the deadline
+  bool cancel_sent = false;
+  cancel_flags flags;
+  std::optional<steady::time_point> deadline;
+  bool stopping = false;
+  std::thread watchdog;
+
+  explicit impl(connection_options o) : opts(std::move(o)), secrets(find_secrets(opts.dsn)) {}
+  ~impl() {
+    {
+      std::lock_guard lk(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (watchdog.joinable()) watchdog.join();
+    close();
+  }
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+
+  PGconn* raw() const { return policy ? policy->raw() : nullptr; }
+  bool session_ok() const { return pq && pq->is_open(); }
+
+  // -- messages --
+
+  std::string scrub(std::string text) const {
+    for (const auto& f : secrets.fragments) {
+      for (std::size_t at = text.find(f); at != std::string::npos; at = text.find(f, at + 3))
+        text.replace(at, f.size(), "***");
+    }
+    return text;
+  }
+
+  sql_failure failure(error_kind kind, const std::string& what, const pg_message& m, std::string sqlstate,
+                      std::string_view statement) const {
+    std::string msg = "unable to " + what + " on " + opts.name + ": " + m.primary;
+    if (!sqlstate.empty()) msg += " (SQLSTATE " + sqlstate + ")";
+    if (!m.detail.empty()) msg += "\nDETAIL: " + m.detail;
+    if (!m.hint.empty()) msg += "\nHINT: " + m.hint;
+    if (!m.context.empty()) msg += "\nCONTEXT: " + m.context;
+    if (!m.position.empty()) msg += "\n" + m.position;
+    return sql_failure(kind, scrub(msg), std::move(sqlstate), scrub(m.detail), scrub(m.hint), std::string(statement));
+  }
+
+  sql_failure failure(error_kind kind, const std::string& what, std::string text, std::string sqlstate,
+                      std::string_view statement) const {
+    pg_message m;
+    m.primary = std::move(text);
+    return failure(kind, what, m, std::move(sqlstate), statement);
+  }
+
+  void on_notice(const char* msg) {
+    pg_message m = parse_message(msg ? msg : "");
+    // The server's goodbye (pg_terminate_backend, shutdown) arrives as an "error" outside any
+    // query: keep it to explain the lost connection rather than listing it as a notice.
+    if (m.severity == "FATAL" || m.severity == "PANIC") {
+      fatal = std::move(m);
+      return;
+    }
+    std::string text = notice_text(m);
+    if (text.empty()) return;
+    if (pending_notices.size() < k_max_notices)
+      pending_notices.push_back(text);
+    else
+      ++dropped_notices;
+    if (statement_notices.size() < k_max_notices) statement_notices.push_back(std::move(text));
+  }
+
+  // -- session --
+
+  void open() {
+    fatal.reset();
+    std::unique_ptr<pq_connection> c;
+    capturing_connect::t_last = nullptr;
+    try {
+      c = std::make_unique<pq_connection>(with_application_name(opts.dsn, opts.application_name));
+    } catch (const std::exception& e) {
+      std::string msg = "unable to connect to " + opts.name + " (" + redact_dsn(opts.dsn) + "): " + one_line(e.what());
+      throw sql_failure(error_kind::connection, scrub(msg), "08001", "", "", "");
+    }
+    policy = capturing_connect::t_last;
+    if (!policy || !policy->raw())
+      throw failure(error_kind::internal, "connect", "libpqxx did not hand over its libpq connection", "", "");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    // Never reconnect behind our back: a new session would silently run the rest of a
+    // transaction's statements in autocommit. reconnect() is explicit.
+    c->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    c->set_verbosity(pqxx::connection_base::verbose);
+
+    struct notice_sink final : pqxx::errorhandler {
+      notice_sink(pqxx::connection_base& c, impl* m) : errorhandler(c), m_impl(m) {}
+      bool operator()(const char msg[]) noexcept override {
+        try {
+          m_impl->on_notice(msg);
+        } catch (const std::exception&) {
+          // out of memory while recording a notice: drop it
+        }
+        return false;
+      }
+      impl* m_impl;
+    };
+    sink = std::make_unique<notice_sink>(*c, this);
+    work = std::make_unique<pqxx::nontransaction>(*c, "runbook");
+    pq = std::move(c);
+    std::lock_guard lk(mu);
+    cancel_handle = PQgetCancel(policy->raw());
+  }
+
+  void close() noexcept {
+    {
+      std::lock_guard lk(mu);
+      if (cancel_handle) PQfreeCancel(cancel_handle);
+      cancel_handle = nullptr;
+    }
+    work.reset();
+    sink.reset();
+    pq.reset();
+    policy = nullptr;
+  }
+
+  // -- transaction tracking --
+
+  void forget_transaction() {
+    tx_open = false;
+    tx_lost = false;
+    levels.clear();
+  }
+
+  /// The session is gone: so is its transaction (never committed) and what we knew of it.
+  void session_lost() {
+    if (tx_open) tx_lost = true;
+    levels.clear();
+    have = {};
+  }
+
+  /// Agrees with libpq on whether a transaction is open, in case the SQL itself said BEGIN or
+  /// COMMIT (a migration file with its own transaction, an exec("COMMIT")).
+  void sync_transaction_state() {
+    PGconn* h = raw();
+    if (!h || tx_lost) return;
+    switch (PQtransactionStatus(h)) {
+      case PQTRANS_IDLE:
+        if (tx_open) {  // ended by the SQL: committed or rolled back, we cannot tell which
+          forget_transaction();
+          have = {};
+        }
+        break;
+      case PQTRANS_INTRANS:
+      case PQTRANS_INERROR:
+        if (!tx_open) {  // opened by the SQL
+          tx_open = true;
+          levels = {tx_level{"", session_settings{}}};
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  bool transaction_failed() const {
+    PGconn* h = raw();
+    return h && PQtransactionStatus(h) == PQTRANS_INERROR;
+  }
+
+  // -- statements --
+
+  /// The connection can take a statement: open, and not inside a transaction that was lost.
+  void ensure_usable(const std::string& what, std::string_view sql) {
+    if (tx_lost)
+      throw failure(error_kind::connection, what,
+                    "the open transaction was lost with the connection (the server rolled it back); roll it "
+                    "back here before running more SQL",
+                    "08006", sql);
+    if (!session_ok()) {
+      std::string why = fatal ? fatal->primary : std::string("the connection is closed");
+      throw failure(error_kind::connection, what, why + " (reconnect first)",
+                    fatal && !fatal->sqlstate.empty() ? fatal->sqlstate : "08003", sql);
+    }
+  }
+
+  /// Marks a statement in flight for cancel() and the watchdog; refuses to start one once the
+  /// deadline has passed.
+  class busy_scope {
+   public:
+    busy_scope(impl& m, const std::string& what, std::string_view sql, bool cleanup) : m_impl(m) {
+      std::lock_guard lk(m.mu);
+      if (!cleanup && m.deadline && steady::now() >= *m.deadline)
+        throw m.failure(error_kind::timeout, what, "the deadline passed before the statement could start", "57014",
+                        sql);
+      m.busy = true;
+      m.busy_cleanup = cleanup;
+      m.cancel_sent = false;
+      m.flags = {};
+    }
+    ~busy_scope() { finish(); }
+    cancel_flags finish() {
+      std::lock_guard lk(m_impl.mu);
+      m_impl.busy = false;
+      return m_impl.flags;
+    }
+
+   private:
+    impl& m_impl;
+  };
+
+  /// One round trip. Converts libpqxx's exceptions into sql_failure with the right kind.
+  template <class F>
+  pqxx::result round_trip(const std::string& what, std::string_view sql, trip t, F&& f) {
+    const on_loss loss = t.loss;
+    const bool user_sql = t.user_sql;
+    busy_scope busy(*this, what, sql, t.cleanup);
+    auto t0 = steady::now();
+    try {
+      pqxx::result r = f();
+      busy.finish();
+      if (user_sql) sync_transaction_state();
+      return r;
+    } catch (const pqxx::in_doubt_error& e) {
+      busy.finish();
+      session_lost();
+      throw lost(what, sql, on_loss::in_doubt, e.what());
+    } catch (const pqxx::broken_connection& e) {
+      busy.finish();
+      throw lost(what, sql, loss, e.what());
+    } catch (const pqxx::sql_error& e) {
+      cancel_flags fl = busy.finish();
+      if (!session_ok()) throw lost(what, sql, loss, e.what());
+      if (user_sql) sync_transaction_state();
+      throw statement_failed(what, sql, e.what(), e.sqlstate(), fl, since(t0));
+    } catch (const pqxx::failure& e) {
+      // Also the server's errors libpqxx 6.4 gives classes without a SQLSTATE of their own
+      // (serialization_failure, deadlock_detected, statement_completion_unknown): the
+      // verbose message carries it.
+      cancel_flags fl = busy.finish();
+      if (!session_ok()) throw lost(what, sql, loss, e.what());
+      if (user_sql) sync_transaction_state();
+      throw statement_failed(what, sql, e.what(), "", fl, since(t0));
+    } catch (const std::logic_error& e) {  // libpqxx usage_error/internal_error: our bug
+      busy.finish();
+      throw failure(error_kind::internal, what, one_line(e.what()), "", sql);
+    }
+  }
+
+  sql_failure lost(const std::string& what, std::string_view sql, on_loss loss, const char* pqxx_text) {
+    bool had_tx = tx_open && !tx_lost;
+    // Read whatever the server said last (its FATAL arrives as a "notice").
+    if (PGconn* h = raw(); h && !fatal) {
+      PQconsumeInput(h);
+      PQisBusy(h);
+    }
+    pg_message m;
+    if (fatal) {
+      m = *fatal;
+    } else if (PGconn* h = raw(); h && *PQerrorMessage(h)) {
+      m = parse_message(PQerrorMessage(h));
+    } else {
+      m.primary = one_line(pqxx_text);
+    }
+    std::string sqlstate = m.sqlstate.empty() || m.sqlstate.substr(0, 2) == "XX" ? "08006" : m.sqlstate;
+    if (loss == on_loss::in_doubt) {
+      forget_transaction();
+      have = {};
+      m.primary = "the connection was lost during COMMIT (" + m.primary +
+                  "): the transaction may or may not have been committed; check before retrying";
+      return failure(error_kind::in_doubt, what, m, "08007", sql);
+    }
+    session_lost();
+    m.primary = "lost the connection: " + m.primary;
+    if (had_tx) m.primary += "; its open transaction was not committed";
+    return failure(error_kind::connection, what, m, sqlstate, sql);
+  }
+
+  sql_failure statement_failed(const std::string& what, std::string_view sql, const char* text,
+                               const std::string& reported_sqlstate, cancel_flags fl, std::chrono::milliseconds took) {
+    pg_message m = parse_message(text);
+    std::string sqlstate = reported_sqlstate.empty() ? m.sqlstate : reported_sqlstate;
+    if (m.primary.empty()) m.primary = one_line(text);
+    error_kind kind = kind_for_sqlstate(sqlstate);
+    auto near = [&](const std::optional<long long>& limit) {
+      return limit && *limit > 0 && took.count() * 10 >= *limit * 9;
+    };
+    if (sqlstate == "57014") {
+      if (fl.by_deadline) {
+        kind = error_kind::timeout;
+        m.primary = "the statement was cancelled: its deadline passed while it ran";
+      } else if (fl.by_user) {
+        kind = error_kind::cancelled;
+      } else if (m.primary.find("statement timeout") != std::string::npos || near(have.statement_timeout)) {
+        kind = error_kind::timeout;
+      } else {
+        kind = error_kind::sql;  // someone else's pg_cancel_backend
+      }
+    } else if (sqlstate == "55P03") {
+      bool lock_timeout = m.primary.find("lock timeout") != std::string::npos || near(have.lock_timeout);
+      kind = lock_timeout ? error_kind::timeout : error_kind::sql;
+    }
+    return failure(kind, what, m, sqlstate, sql);
+  }
+
+  /// SET what the caller asked for, when the session does not have it already. Skipped in a
+  /// failed transaction (the statement will fail anyway; ROLLBACK restores what we track).
+  void apply_settings() {
+    std::string q;
+    if (want_statement_timeout && want_statement_timeout != have.statement_timeout)
+      q += "SET statement_timeout = " + std::to_string(*want_statement_timeout) + "; ";
+    if (want_lock_timeout && want_lock_timeout != have.lock_timeout)
+      q += "SET lock_timeout = " + std::to_string(*want_lock_timeout) + "; ";
+    if (q.empty() || transaction_failed()) return;
+    round_trip("apply session timeouts", q, trip{}, [&] { return work->exec(q); });
+    have.statement_timeout = want_statement_timeout;
+    have.lock_timeout = want_lock_timeout;
+  }
+
+  pqxx::result exec_simple(const std::string& what, const std::string& sql, trip t = {}) {
+    return round_trip(what, sql, t, [&] { return work->exec(sql); });
+  }
+
+  pqxx::result exec_bound(const std::string& what, const std::string& sql, const std::vector<param>& params,
+                          bool user_sql) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    return round_trip(what, sql, trip{.user_sql = user_sql},
+                      [&] { return work->exec_params(sql, pqxx::prepare::make_dynamic_params(values)); });
+  }
+
+  // -- transaction control (also used by stream for its own transaction) --
+
+  void do_begin(const std::string& sql) {
+    if (!transaction_failed()) apply_settings();  // outside the transaction: ROLLBACK keeps it
+    session_settings before = have;
+    exec_simple("begin a transaction", sql);
+    tx_open = true;
+    tx_lost = false;
+    levels = {tx_level{"", before}};
+  }
+
+  void do_commit(const std::string& sql) {
+    const std::string what = "commit the transaction";
+    // A session that died while idle in the transaction (terminated, server restart) has
+    // already told us so, or closed the socket: then COMMIT was never sent and the outcome is
+    // known — rolled back. Only a connection lost after COMMIT went out leaves it in doubt.
+    if (PGconn* h = raw(); h && !fatal) {
+      for (int i = 0; i < 2 && PQstatus(h) == CONNECTION_OK; ++i) {
+        PQconsumeInput(h);
+        PQisBusy(h);
+      }
+    }
+    if (!session_ok() || fatal) {
+      pg_message m;
+      m.primary = "the connection was lost before COMMIT was sent" +
+                  (fatal ? " (" + fatal->primary + ")" : std::string()) + "; the transaction was rolled back";
+      forget_transaction();
+      have = {};
+      throw failure(error_kind::connection, what, m, fatal && !fatal->sqlstate.empty() ? fatal->sqlstate : "08006",
+                    sql);
+    }
+    bool failed_before = transaction_failed();
+    session_settings at_begin = levels.empty() ? session_settings{} : levels.front().saved;
+    try {
+      exec_simple(what, sql, trip{.loss = on_loss::in_doubt});
+    } catch (const sql_failure& e) {
+      // An error at COMMIT (a deferred constraint) ended it: rolled back. Refused before it was
+      // sent (the deadline had passed), the transaction is still open for ROLLBACK.
+      PGconn* h = raw();
+      if (e.kind() != error_kind::in_doubt && h && PQtransactionStatus(h) == PQTRANS_IDLE) {
+        forget_transaction();
+        have = at_begin;
+      }
+      throw;
+    }
+    forget_transaction();
+    if (failed_before) {
+      have = at_begin;
+      throw failure(error_kind::sql, what,
+                    "the transaction had failed (an earlier statement raised an error), so PostgreSQL rolled it "
+                    "back instead",
+                    "25P02", sql);
+    }
+  }
+
+  void do_rollback(const std::string& sql) {
+    session_settings at_begin = levels.empty() ? session_settings{} : levels.front().saved;
+    if (tx_lost || !session_ok()) {  // the server has rolled it back already
+      forget_transaction();
+      return;
+    }
+    try {
+      exec_simple("roll back the transaction", sql, trip{.cleanup = true});
+    } catch (const sql_failure& e) {
+      if (e.kind() == error_kind::connection) {  // rolled back by the server all the same
+        forget_transaction();
+        return;
+      }
+      if (PGconn* h = raw(); h && PQtransactionStatus(h) == PQTRANS_IDLE) forget_transaction();
+      throw;
+    }
+    forget_transaction();
+    have = at_begin;
+  }
+
+  // -- deadline --
+
+  void watch() {
+    std::unique_lock lk(mu);
+    while (!stopping) {
+      if (!deadline) {
+        cv.wait(lk);
+        continue;
+      }
+      auto d = *deadline;
+      if (steady::now() < d) {
+        cv.wait_until(lk, d);
+        continue;
+      }
+      if (busy && !busy_cleanup && !cancel_sent) {
+        flags.by_deadline = true;
+        send_cancel_locked();
+      }
+      cv.wait(lk);  // until the deadline moves or we stop; no statement starts past it
+    }
+  }
+
+  /// PQcancel on the handle made by the owning thread: safe from any thread. Holding `mu` keeps
+  /// the handle alive and the statement in flight the same one.
+  void send_cancel_locked() {
+    cancel_sent = true;
+    if (!cancel_handle) return;
+    char err[256];
+    PQcancel(cancel_handle, err, sizeof err);  // failure: nothing more we can do; it runs on
+  }
+
+  // -- audit --
+
+  /// One statement's record, reported exactly once.
+  class record_scope {
+   public:
+    record_scope(impl& m, std::string_view sql, std::size_t params) : m_impl(m), m_sql(sql), m_params(params) {
+      m.statement_notices.clear();
+      m_t0 = steady::now();
+    }
+    ~record_scope() {
+      if (m_done) return;
+      try {
+        report(0, "", "interrupted");
+      } catch (const std::exception&) {
+        // unwinding already; the audit sink's own failure cannot be raised from here
+      }
+    }
+    void ok(long long rows) {
+      if (!m_done) report(rows, "", "");
+    }
+    /// After ok() this does nothing: the exception is then the callback's own, and the
+    /// statement did succeed.
+    void fail(const std::exception& e) {
+      if (m_done) return;
+      const auto* sf = dynamic_cast<const sql_failure*>(&e);
+      report(0, sf ? sf->sqlstate() : "", m_impl.scrub(e.what()));
+    }
+
+   private:
+    void report(long long rows, std::string sqlstate, std::string error) {
+      m_done = true;
+      if (!m_impl.on_stmt) {
+        m_impl.statement_notices.clear();
+        return;
+      }
+      statement_record r;
+      r.sql = std::string(m_sql);
+      r.params = m_params;
+      r.rows = rows;
+      r.duration = since(m_t0);
+      r.sqlstate = std::move(sqlstate);
+      r.error = std::move(error);
+      r.notices = std::move(m_impl.statement_notices);
+      m_impl.statement_notices.clear();
+      m_impl.on_stmt(r);
+    }
+    impl& m_impl;
+    std::string_view m_sql;
+    std::size_t m_params;
+    steady::time_point m_t0;
+    bool m_done = false;
+  };
+
+  template <class F>
+  void control(const std::string& sql, F&& f) {
+    record_scope rec(*this, sql, 0);
+    try {
+      f();
+    } catch (const std::exception& e) {
+      rec.fail(e);
+      throw;
+    }
+    rec.ok(0);
+  }
+};
+
+namespace {
+
+result to_result(const pqxx::result& r) {
+  result out;
+  const auto ncols = r.columns();
+  out.columns.reserve(ncols);
+  for (pqxx::row::size_type c = 0; c < ncols; ++c) out.columns.push_back(column{r.column_name(c), r.column_type(c)});
+  out.rows.reserve(r.size());
+  for (const auto& row : r) {
+    std::vector<field> fields;
+    fields.reserve(ncols);
+    for (const auto& f : row) {
+      if (f.is_null())
+        fields.push_back(field{});
+      else
+        fields.push_back(field{false, std::string(f.c_str(), f.size())});
+    }
+    out.rows.push_back(std::move(fields));
+  }
+  out.affected = ncols > 0 ? static_cast<long long>(r.size()) : static_cast<long long>(r.affected_rows());
+  return out;
+}
+
+}  // namespace
+
+connection::connection(connection_options opts) : m(std::make_unique<impl>(std::move(opts))) { m->open(); }
+
+connection::~connection() = default;
+
+result connection::exec(std::string_view sql, const std::vector<param>& params) {
+  impl::record_scope rec(*m, sql, params.size());
+  try {
+    const std::string what = "run SQL";
+    m->ensure_usable(what, sql);
+    m->apply_settings();
+    result out = to_result(m->exec_bound(what, std::string(sql), params, true));
+    rec.ok(out.affected);
+    return out;
+  } catch (const std::exception& e) {
+    rec.fail(e);
+    throw;
+  }
+}
+
+void connection::stream(std::string_view sql, const std::vector<param>& params, std::size_t batch,
+                        const std::function<bool(const std::vector<column>&, const std::vector<field>&)>& fn) {
+  impl::record_scope rec(*m, sql, params.size());
+  const std::string what = "stream rows";
+  batch = std::max<std::size_t>(batch, 1);
+
+  // On the way out by an exception (the callback's included): close the cursor, and end the
+  // transaction we opened. A destructor, so a foreign exception (a Lua error) runs it too.
+  struct cleanup {
+    explicit cleanup(impl& i) : m(i) {}
+    cleanup(const cleanup&) = delete;
+    cleanup& operator=(const cleanup&) = delete;
+    impl& m;
+    bool own = false, declared = false, armed = true;
+    std::string cursor;
+    ~cleanup() {
+      if (!armed) return;
+      try {
+        if (own) {
+          if (m.session_ok() && m.tx_open && !m.tx_lost) m.do_rollback("ROLLBACK");
+          m.forget_transaction();
+        } else if (declared && m.session_ok() && !m.transaction_failed()) {
+          m.exec_simple("close a cursor", "CLOSE " + cursor, trip{.cleanup = true});
+        }
+      } catch (const std::exception&) {
+        // the session is gone or the transaction failed: the cursor went with it
+      }
+    }
+  } guard(*m);
+
+  long long delivered = 0;
+  try {
+    m->ensure_usable(what, sql);
+    guard.own = !m->tx_open;
+    if (guard.own)
+      m->do_begin("BEGIN");
+    else
+      m->apply_settings();
+    guard.cursor = "\"rb_stream_" + std::to_string(++m->cursor_seq) + "\"";
+    m->exec_bound(what, "DECLARE " + guard.cursor + " NO SCROLL CURSOR FOR " + strip_trailing_semicolons(sql), params,
+                  false);
+    guard.declared = true;
+
+    const std::string fetch = "FETCH FORWARD " + std::to_string(batch) + " FROM " + guard.cursor;
+    std::vector<column> columns;
+    std::vector<field> row;
+    for (bool more = true; more;) {
+      pqxx::result r = m->exec_simple(what, fetch);
+      if (columns.empty()) {
+        for (pqxx::row::size_type c = 0; c < r.columns(); ++c)
+          columns.push_back(column{r.column_name(c), r.column_type(c)});
+      }
+      for (const auto& pr : r) {
+        row.resize(pr.size());
+        std::size_t i = 0;
+        for (const auto& f : pr) {
+          field& out = row[i++];
+          out.null = f.is_null();
+          if (out.null)
+            out.text.clear();
+          else
+            out.text.assign(f.c_str(), f.size());
+        }
+        ++delivered;
+        if (!fn(columns, row)) {
+          more = false;
+          break;
+        }
+      }
+      if (r.size() < batch) more = false;
+    }
+    m->exec_simple("close a cursor", "CLOSE " + guard.cursor);
+    guard.declared = false;
+    if (guard.own) {
+      guard.armed = false;
+      m->do_commit("COMMIT");
+    }
+    guard.armed = false;
+    rec.ok(delivered);
+  } catch (const std::exception& e) {
+    rec.fail(e);
+    throw;
+  }
+}
+
+void connection::script(std::string_view sql) {
+  impl::record_scope rec(*m, sql, 0);
+  try {
+    const std::string what = "run a script";
+    m->ensure_usable(what, sql);
+    m->apply_settings();
+    pqxx::result r = m->exec_simple(what, std::string(sql), trip{.user_sql = true});
+    rec.ok(r.columns() > 0 ? static_cast<long long>(r.size()) : static_cast<long long>(r.affected_rows()));
+  } catch (const std::exception& e) {
+    rec.fail(e);
+    throw;
+  }
+}
+
+void connection::begin() {
+  const std::string sql = "BEGIN";
+  m->control(sql, [&] {
+    const std::string what = "begin a transaction";
+    if (m->tx_lost)
+      throw m->failure(error_kind::connection, what,
+                       "the previous transaction was lost with the connection; roll it back first", "08006", sql);
+    if (m->tx_open)
+      throw error(error_kind::usage, "unable to begin a transaction on " + m->opts.name +
+                                         ": one is already open (use a savepoint to nest)");
+    m->ensure_usable(what, sql);
+    m->do_begin(sql);
+  });
+}
+
+void connection::commit() {
+  const std::string sql = "COMMIT";
+  m->control(sql, [&] {
+    const std::string what = "commit the transaction";
+    if (m->tx_lost) {
+      m->forget_transaction();
+      throw m->failure(error_kind::connection, what,
+                       "the connection was lost before COMMIT; the transaction was rolled back", "08006", sql);
+    }
+    if (!m->tx_open) throw error(error_kind::usage, "unable to commit on " + m->opts.name + ": no transaction is open");
+    m->do_commit(sql);
+  });
+}
+
+void connection::rollback() {
+  if (!m->tx_open && !m->tx_lost) return;  // idempotent, and safe in cleanup paths
+  const std::string sql = "ROLLBACK";
+  m->control(sql, [&] { m->do_rollback(sql); });
+}
+
+void connection::savepoint(std::string_view name) {
+  const std::string sql = "SAVEPOINT " + savepoint_identifier(name);
+  m->control(sql, [&] {
+    const std::string what = "create savepoint '" + std::string(name) + "'";
+    if (!m->tx_open)
+      throw error(error_kind::usage, "unable to " + what + " on " + m->opts.name + ": no transaction is open");
+    m->ensure_usable(what, sql);
+    session_settings before = m->have;
+    m->exec_simple(what, sql);
+    m->levels.push_back(tx_level{std::string(name), before});
+  });
+}
+
+void connection::release(std::string_view name) {
+  const std::string sql = "RELEASE SAVEPOINT " + savepoint_identifier(name);
+  m->control(sql, [&] {
+    const std::string what = "release savepoint '" + std::string(name) + "'";
+    if (!m->tx_open)
+      throw error(error_kind::usage, "unable to " + what + " on " + m->opts.name + ": no transaction is open");
+    m->ensure_usable(what, sql);
+    m->exec_simple(what, sql, trip{.cleanup = true});
+    // Released with every savepoint made after it; what they SET stays, in the level around.
+    for (std::size_t i = m->levels.size(); i-- > 1;) {
+      if (m->levels[i].name == name) {
+        m->levels.resize(i);
+        break;
+      }
+    }
+  });
+}
+
+void connection::rollback_to(std::string_view name) {
+  const std::string sql = "ROLLBACK TO SAVEPOINT " + savepoint_identifier(name);
+  m->control(sql, [&] {
+    const std::string what = "roll back to savepoint '" + std::string(name) + "'";
+    if (!m->tx_open)
+      throw error(error_kind::usage, "unable to " + what + " on " + m->opts.name + ": no transaction is open");
+    m->ensure_usable(what, sql);
+    m->exec_simple(what, sql, trip{.cleanup = true});
+    // The savepoint stays; later ones are gone, and so is any SET made since it.
+    for (std::size_t i = m->levels.size(); i-- > 1;) {
+      if (m->levels[i].name == name) {
+        m->have = m->levels[i].saved;
+        m->levels.resize(i + 1);
+        return;
+      }
+    }
+    m->have = {};  // a savepoint we did not make: we cannot tell what it undid
+  });
+}
+
+bool connection::in_transaction() const { return m->tx_open; }
+
+void connection::set_statement_timeout(std::chrono::milliseconds t) {
+  m->want_statement_timeout = std::max<long long>(0, t.count());
+}
+
+void connection::set_lock_timeout(std::chrono::milliseconds t) {
+  m->want_lock_timeout = std::max<long long>(0, t.count());
+}
+
+void connection::cancel() {
+  std::lock_guard lk(m->mu);
+  if (!m->busy || m->cancel_sent) return;
+  m->flags.by_user = true;
+  m->send_cancel_locked();
+}
+
+void connection::set_deadline(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  {
+    std::lock_guard lk(m->mu);
+    if (m->deadline == deadline) return;
+    m->deadline = deadline;
+    if (deadline && !m->watchdog.joinable()) m->watchdog = std::thread([self = m.get()] { self->watch(); });
+  }
+  m->cv.notify_all();
+}
+
+std::vector<std::string> connection::take_notices() {
+  std::vector<std::string> out = std::move(m->pending_notices);
+  m->pending_notices.clear();
+  if (m->dropped_notices) {
+    out.push_back("(" + std::to_string(m->dropped_notices) + " more notices were dropped)");
+    m->dropped_notices = 0;
+  }
+  return out;
+}
+
+void connection::on_statement(std::function<void(const statement_record&)> fn) { m->on_stmt = std::move(fn); }
+
+bool connection::is_open() const { return m->session_ok(); }
+
+void connection::reconnect() {
+  if (m->tx_open) m->tx_lost = true;
+  m->levels.clear();
+  m->have = {};
+  m->close();
+  m->open();
+}
+
+int connection::backend_pid() const { return m->pq ? m->pq->backendpid() : 0; }
+
+const std::string& connection::name() const { return m->opts.name; }
+
+std::string connection::redacted_dsn() const { return redact_dsn(m->opts.dsn); }
+
+std::string redact_dsn(std::string_view dsn) {
+  dsn_secrets s = find_secrets(dsn);
+  std::sort(s.ranges.begin(), s.ranges.end());
+  std::string out;
+  std::size_t at = 0;
+  for (auto [b, e] : s.ranges) {
+    if (b < at) continue;
+    out += dsn.substr(at, b - at);
+    out += "***";
+    at = e;
+  }
+  out += dsn.substr(at);
+  return out;
+}
+
+std::optional<std::string> dsn_password(std::string_view dsn) {
+  dsn_secrets s = find_secrets(dsn);
+  if (s.passwords.empty()) return std::nullopt;
+  return s.passwords.back();  // libpq: a later setting wins
+}
+
+}  // namespace rb::db

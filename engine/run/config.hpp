@@ -1,0 +1,47 @@
+// Configuration: database targets and their defaults (read from runbook.lua by the bindings).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace rb::run {
+
+/// One database a runbook can run against.
+struct target_config {
+  std::string name;
+  std::string dsn;                                       ///< without the password
+  std::optional<std::string> password;                   ///< from secret "NAME", never from the file itself
+  std::optional<std::chrono::milliseconds> statement_timeout, lock_timeout;
+};
+
+struct config {
+  std::filesystem::path file;                            ///< empty when there is no config file
+  std::map<std::string, target_config> targets;
+  std::optional<std::string> default_target;
+  std::chrono::milliseconds statement_timeout{0};        ///< 0: the step's time limit governs
+  std::chrono::milliseconds lock_timeout{30'000};        ///< no step waits forever behind a lock
+};
+
+/// The target a run uses, with its effective timeouts.
+struct resolved_target {
+  std::string name;  ///< config name, "dsn" for --dsn/RUNBOOK_DSN, "sandbox" for --sandbox
+  std::string dsn;   ///< with the password, ready for libpq
+  std::chrono::milliseconds statement_timeout{0};
+  std::chrono::milliseconds lock_timeout{30'000};
+};
+
+/// Picks the target: --dsn, else RUNBOOK_DSN, else --target, else the runbook's `target`,
+/// else the config's default_target, else its only target. nullopt when there is none at all
+/// (fine for runbooks that never touch a database). Throws rb::error(usage) for an unknown
+/// target name, with a suggestion.
+std::optional<resolved_target> resolve_target(const config& cfg, const std::optional<std::string>& flag_target,
+                                              const std::optional<std::string>& flag_dsn,
+                                              const std::optional<std::string>& runbook_target);
+
+/// `dsn` with `password` added (keyword form or URI form).
+std::string dsn_with_password(const std::string& dsn, const std::string& password);
+
+}  // namespace rb::run

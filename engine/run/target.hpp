@@ -1,0 +1,39 @@
+// The run's database target: one lazily opened connection shared by the executor (phase
+// transactions, savepoints, run lock) and the runbook's ctx.db.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "engine/db/connection.hpp"
+#include "engine/run/config.hpp"
+
+namespace rb::run {
+
+class target_session {
+ public:
+  explicit target_session(std::optional<resolved_target> target);
+  ~target_session();
+  target_session(const target_session&) = delete;
+  target_session& operator=(const target_session&) = delete;
+
+  /// True when the run has a database target at all.
+  bool configured() const { return m_target.has_value(); }
+  const resolved_target& target() const;
+  /// The connection, opened on first use (and re-opened after it was lost). Throws
+  /// rb::error(usage) when the run has no target.
+  db::connection& get();
+  bool connected() const { return m_conn != nullptr; }
+  /// A second, independent connection to the same target (run lock, db.connect()).
+  std::unique_ptr<db::connection> open_another(const std::string& purpose) const;
+  /// Called for every statement on connections this session opens.
+  void on_statement(std::function<void(const db::statement_record&)> fn) { m_on_statement = std::move(fn); }
+
+ private:
+  std::optional<resolved_target> m_target;
+  std::unique_ptr<db::connection> m_conn;
+  std::function<void(const db::statement_record&)> m_on_statement;
+};
+
+}  // namespace rb::run

@@ -1,0 +1,465 @@
+// The shipped runbooks, run for real: each one against its own fixture (--sandbox, or a fresh
+// database of the test cluster loaded with the fixture, for the runs that need a prepared or
+// inspected database), asserting what an SRE would look at -- the status, the notes and step
+// results in the audit log, and the database afterwards. Two migrations are also made to fail
+// their verification, and must leave the database exactly as they found it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "engine/db/connection.hpp"
+#include "tests/support/cli.hpp"
+#include "tests/support/pg_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+using rb::testing::cli_sandbox;
+using rb::testing::temp_dir;
+
+const std::string k_shipped = std::string(RUNBOOK_SOURCE_DIR) + "/runbooks";
+
+/// Every runbook shipped in runbooks/: a new one must get a test here.
+const std::set<std::string> k_tested = {
+    "demo.hello",
+    "migration.centralized",
+    "migration.platform_tables",
+    "migration.critical_fixes",
+    "migration.organizations_import_fix",
+    "migration.rollback_users",
+    "maintenance.daily",
+    "maintenance.weekly",
+    "maintenance.monthly",
+    "troubleshoot.connections",
+    "troubleshoot.slow_queries",
+    "troubleshoot.orphans",
+    "troubleshoot.duplicates",
+    "troubleshoot.leaderboard",
+    "troubleshoot.recovery_check",
+};
+
+/// One finished run: the CLI's result, its --json outcome and its audit records.
+struct run_result {
+  rb::shell::process_result proc;
+  json outcome;
+  std::vector<json> records;
+
+  std::string status() const { return outcome.value("status", "?"); }
+  std::string describe() const { return proc.out + "\n" + proc.err; }
+
+  std::vector<json> events(const std::string& event, const std::string& step = "") const {
+    std::vector<json> out;
+    for (const auto& r : records)
+      if (r.value("event", "") == event && (step.empty() || r.value("step", "") == step)) out.push_back(r);
+    return out;
+  }
+  /// The fields of the note with this message (null if there is none).
+  json note(const std::string& message) const {
+    for (const auto& r : events("note"))
+      if (r.value("message", "") == message) return r.value("fields", json());
+    return json();
+  }
+  /// The step.end record of this step (of this phase, when given).
+  json step_end(const std::string& step, const std::string& phase = "") const {
+    for (const auto& r : events("step.end", step))
+      if (phase.empty() || r.value("phase", "") == phase) return r;
+    return json();
+  }
+  json phase_end(const std::string& phase) const {
+    for (const auto& r : events("phase.end"))
+      if (r.value("phase", "") == phase) return r;
+    return json();
+  }
+  bool logged(const std::string& text) const {
+    for (const auto& r : events("log"))
+      if (r.value("message", "").find(text) != std::string::npos) return true;
+    return false;
+  }
+};
+
+/// A database of the test cluster with a shipped fixture loaded.
+struct fixture_db {
+  std::string dsn, name;
+
+  explicit fixture_db(const std::string& fixture, const std::string& extra_sql = "") {
+    dsn = rb::testing::fresh_database("shipped");
+    name = dsn.substr(dsn.find("dbname=") + 7);
+    name = name.substr(0, name.find(' '));
+    rb::testing::shared_cluster().run_sql_file(k_shipped + "/" + fixture, name);
+    if (!extra_sql.empty()) rb::testing::shared_cluster().run_sql(extra_sql, name);
+  }
+
+  std::string scalar(const std::string& sql) const {
+    rb::db::connection c({dsn, "test", "shipped_test"});
+    auto r = c.exec(sql);
+    return r.rows.empty() || r.rows[0].empty() || r.rows[0][0].null ? "" : r.rows[0][0].text;
+  }
+
+  /// Everything a migration could change, as text: relations (with their kind and validity),
+  /// columns, functions, policies, triggers, and a checksum of every table's rows.
+  std::string fingerprint() const {
+    rb::db::connection c({dsn, "test", "shipped_test"});
+    std::string out = c.exec(R"sql(
+      SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+        SELECT 'rel ' || c.relname || ' ' || c.relkind::text || coalesce(' valid=' || i.indisvalid::text, '')
+          FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid
+          WHERE c.relnamespace = 'public'::regnamespace
+        UNION ALL SELECT 'col ' || table_name || '.' || column_name || ' ' || data_type || ' ' || coalesce(column_default, '')
+          FROM information_schema.columns WHERE table_schema = 'public'
+        UNION ALL SELECT 'fn ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+        UNION ALL SELECT 'policy ' || tablename || '.' || policyname FROM pg_policies
+        UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal) s(x))sql")
+                          .rows[0][0].text;
+    auto tables = c.exec("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+    for (const auto& t : tables.rows)
+      out += "\ndata " + t[0].text + " " +
+             c.exec("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM " + t[0].text + " t")
+                 .rows[0][0].text;
+    return out;
+  }
+};
+
+class Shipped : public ::testing::Test {
+ protected:
+  temp_dir dir{"rb-shipped"};
+  cli_sandbox cli{dir.path()};
+
+  std::map<std::string, std::string> env() const { return {{"RUNBOOK_PATH", k_shipped}}; }
+
+  // Whatever the runs did, their audit log's hash chain holds.
+  void TearDown() override {
+    if (std::filesystem::exists(cli.audit_log())) {
+      EXPECT_EQ(cli.run({"audit", "verify"}, env()).exit_code, 0);
+    }
+  }
+
+  /// `runbook run NAME --yes --json args...` against --sandbox, or against `db` when given.
+  run_result run(const std::string& name, std::vector<std::string> args = {}, const fixture_db* db = nullptr) {
+    std::vector<std::string> argv{"run", name, "--yes", "--json"};
+    if (db) argv.insert(argv.end(), {"--dsn", db->dsn});
+    else argv.push_back("--sandbox");
+    argv.insert(argv.end(), args.begin(), args.end());
+    run_result r;
+    r.proc = cli.run(argv, env());
+    r.outcome = json::parse(r.proc.out, nullptr, false);
+    if (r.outcome.is_discarded() || !r.outcome.is_object()) r.outcome = json::object();
+    std::string id = r.outcome.value("run", "");
+    for (auto& rec : cli.records())
+      if (rec.value("run", "") == id) r.records.push_back(rec);
+    return r;
+  }
+
+  void expect_succeeded(const run_result& r) {
+    EXPECT_EQ(r.proc.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.status(), "succeeded") << r.describe();
+  }
+
+  /// The steps of a runbook (by phase/step) that have a rollback handler, from `show --format json`.
+  std::set<std::string> steps_with_rollback(const std::string& name) {
+    auto r = cli.run({"show", name, "--format", "json"}, env());
+    std::set<std::string> out;
+    auto j = json::parse(r.out, nullptr, false);
+    if (j.is_discarded()) return out;
+    for (const auto& p : j["phases"])
+      for (const auto& s : p["steps"])
+        if (s.value("rollback", false)) out.insert(p["name"].get<std::string>() + "/" + s["name"].get<std::string>());
+    return out;
+  }
+};
+
+// ---- the whole directory -----------------------------------------------------------------
+
+TEST_F(Shipped, CheckPassesAndEveryShippedRunbookHasATest) {
+  auto check = cli.run({"check", k_shipped}, env());
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  auto list = cli.run({"list", "--json"}, env());
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  std::set<std::string> shipped;
+  for (const auto& item : json::parse(list.out)) {
+    shipped.insert(item["name"].get<std::string>());
+    EXPECT_FALSE(item.contains("error")) << item.dump();
+    EXPECT_NE(check.out.find("ok     " + item["name"].get<std::string>()), std::string::npos) << check.out;
+  }
+  EXPECT_EQ(shipped, k_tested) << "a shipped runbook without a test here, or a test of one that is gone";
+}
+
+TEST_F(Shipped, DemoHello) { expect_succeeded(run("demo.hello")); }
+
+TEST_F(Shipped, MigrationCentralized) {
+  auto r = run("migration.centralized");
+  expect_succeeded(r);
+  EXPECT_EQ(r.phase_end("migrate").value("transaction", ""), "committed");
+  EXPECT_FALSE(r.note("migration healthy").is_null());
+}
+
+// ---- migrations ------------------------------------------------------------------------
+
+TEST_F(Shipped, PlatformTablesCreatesVerifiesAndCanUndoEachMigration) {
+  auto r = run("migration.platform_tables");
+  expect_succeeded(r);
+  EXPECT_EQ(r.phase_end("migrate").value("transaction", ""), "committed");
+  json policies = r.step_end("RLS policies").value("result", json());
+  for (const char* t : {"conversations", "messages", "feedback", "usage_metrics"}) EXPECT_EQ(policies.value(t, 0), 4) << t;
+  EXPECT_NE(r.step_end("message query uses its index")["result"].value("plan", "").find("idx_messages_conversation_created"),
+            std::string::npos);
+  EXPECT_EQ(r.step_end("tenant isolation").value("status", ""), "succeeded");
+  EXPECT_FALSE(r.note("platform tables created").is_null());
+  EXPECT_EQ(steps_with_rollback("migration.platform_tables"),
+            (std::set<std::string>{"migrate/003 conversations", "migrate/004 messages", "migrate/005 feedback",
+                                   "migrate/006 usage_metrics"}));
+}
+
+TEST_F(Shipped, PlatformTablesFailingVerificationDropsEverythingItCreated) {
+  fixture_db db("migration/platform_tables.sql");
+  std::string before = db.fingerprint();
+  // Demanding a fifth RLS policy per table fails the verify phase after the migrations committed.
+  auto r = run("migration.platform_tables", {"--param", "policies_per_table=5"}, &db);
+  EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
+  EXPECT_EQ(r.status(), "rolled_back") << r.describe();
+  EXPECT_EQ(r.outcome.value("failed_step", ""), "verify/RLS policies");
+  EXPECT_EQ(r.phase_end("migrate").value("transaction", ""), "committed");
+  std::vector<std::string> undone;
+  for (const auto& e : r.events("rollback.end")) {
+    EXPECT_EQ(e.value("status", ""), "succeeded") << e.dump();
+    undone.push_back(e.value("step", ""));
+  }
+  EXPECT_EQ(undone, (std::vector<std::string>{"006 usage_metrics", "005 feedback", "004 messages", "003 conversations"}));
+  EXPECT_EQ(db.fingerprint(), before);
+}
+
+TEST_F(Shipped, CriticalFixesMigratesAndTestsTheSyncFunctions) {
+  auto r = run("migration.critical_fixes");
+  expect_succeeded(r);
+  EXPECT_EQ(r.step_end("version column", "migrate").value("status", ""), "succeeded");
+  for (const char* s : {"version column", "unique constraints", "new tables", "RPC functions",
+                        "sync lock holds off a second sync", "upserts do not duplicate events"})
+    EXPECT_EQ(r.step_end(s, "verify").value("status", ""), "succeeded") << s;
+  EXPECT_FALSE(r.note("critical fixes migration completed").is_null());
+  EXPECT_EQ(steps_with_rollback("migration.critical_fixes"),
+            (std::set<std::string>{"migrate/version column", "migrate/unique event indexes", "migrate/sync tables",
+                                   "migrate/sync functions"}));
+}
+
+TEST_F(Shipped, CriticalFixesSkipsAnExistingVersionColumnAndRollsBackWhenItIsTheWrongType) {
+  // A version column that already exists is skipped, as the guide says; this one is text, so
+  // the verification fails and everything else the migration created is dropped again.
+  fixture_db db("migration/critical_fixes.sql", "ALTER TABLE messenger_conversations ADD COLUMN version TEXT");
+  std::string before = db.fingerprint();
+  auto r = run("migration.critical_fixes", {}, &db);
+  EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
+  EXPECT_EQ(r.status(), "rolled_back") << r.describe();
+  json skipped = r.step_end("version column", "migrate");
+  EXPECT_EQ(skipped.value("status", ""), "skipped");
+  EXPECT_EQ(skipped.value("reason", ""), "version column already exists");
+  EXPECT_EQ(r.outcome.value("failed_step", ""), "verify/version column");
+  EXPECT_NE(r.outcome["error"].value("message", "").find("expected integer DEFAULT 0"), std::string::npos) << r.outcome.dump();
+  EXPECT_EQ(r.events("rollback.end").size(), 3u);  // functions, tables, indexes: not the skipped column
+  EXPECT_EQ(db.fingerprint(), before);
+}
+
+TEST_F(Shipped, OrganizationsImportFixBuildsTheIndexesAndImportsWork) {
+  auto r = run("migration.organizations_import_fix");
+  expect_succeeded(r);
+  json baseline = r.note("organizations baseline");
+  EXPECT_EQ(baseline.value("total_records", 0), 340);
+  EXPECT_EQ(baseline.value("active_records", 0), 300);
+  EXPECT_EQ(r.step_end("import with ON CONFLICT").value("status", ""), "succeeded");
+  EXPECT_TRUE(r.logged("MIGRATION SUCCESS: Organizations Import Fix"));
+  bool concurrently = false;
+  for (const auto& s : r.events("sql"))
+    concurrently = concurrently || s.value("sql", "").find("CREATE UNIQUE INDEX CONCURRENTLY") != std::string::npos;
+  EXPECT_TRUE(concurrently);
+}
+
+TEST_F(Shipped, OrganizationsImportFixWithDuplicatesLeavesNoIndexBehind) {
+  // Two active organizations differing only in case: the case-insensitive index cannot be
+  // built. Its invalid leftover is dropped, and the exact-match index is rolled back.
+  fixture_db db("migration/organizations_import_fix.sql",
+                "INSERT INTO organizations (name, type) VALUES ('organization 7', 'partner')");
+  std::string before = db.fingerprint();
+  auto r = run("migration.organizations_import_fix", {}, &db);
+  EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
+  EXPECT_EQ(r.status(), "rolled_back") << r.describe();
+  EXPECT_EQ(r.outcome.value("failed_step", ""), "constraints/case-insensitive unique index");
+  EXPECT_EQ(r.outcome["error"].value("sqlstate", ""), "23505") << r.outcome.dump();
+  ASSERT_EQ(r.events("rollback.end").size(), 1u);
+  EXPECT_EQ(r.events("rollback.end")[0].value("step", ""), "exact-match unique index");
+  EXPECT_TRUE(r.logged("ROLLBACK EXECUTED: Organizations Import Fix"));
+  EXPECT_EQ(db.fingerprint(), before);
+}
+
+TEST_F(Shipped, RollbackUsersNeedsConfirmationThenKeepsTheWebUserAndThePlaceholder) {
+  fixture_db db("migration/rollback_users.sql");
+  std::string before = db.fingerprint();
+  auto refused = cli.run({"run", "migration.rollback_users", "--dsn", db.dsn}, env());  // no --yes, no terminal
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("Nothing was run"), std::string::npos) << refused.err;
+  EXPECT_EQ(db.fingerprint(), before);
+
+  auto r = run("migration.rollback_users");
+  expect_succeeded(r);
+  auto confirms = r.events("confirm");
+  ASSERT_EQ(confirms.size(), 2u);
+  for (const auto& c : confirms) EXPECT_EQ(c.value("answer", ""), "yes");
+  EXPECT_EQ(r.step_end("delete migrated users")["result"].value("deleted", 0), 7);
+  json done = r.note("partial rollback of users done");
+  EXPECT_EQ(done.value("users_left", 0), 2);  // MIGRATION_UNKNOWN_USER and the web user
+  EXPECT_EQ(done.value("backed_up", 0), 9);
+  EXPECT_EQ(done.value("placeholder_conversations", 0), 12);
+}
+
+// ---- maintenance -----------------------------------------------------------------------
+
+TEST_F(Shipped, DailyRefreshesTheSummaryViewsConcurrently) {
+  auto r = run("maintenance.daily");
+  expect_succeeded(r);
+  json rows = r.note("summary views refreshed");
+  EXPECT_GT(rows.value("message_feedback_summary", 0), 0) << rows.dump();
+  EXPECT_GT(rows.value("monthly_usage_summary", 0), 0) << rows.dump();
+  int refreshed = 0;
+  for (const auto& s : r.events("sql"))
+    if (s.value("sql", "").find("REFRESH MATERIALIZED VIEW CONCURRENTLY") != std::string::npos && !s.contains("sqlstate"))
+      ++refreshed;
+  EXPECT_EQ(refreshed, 2);
+}
+
+TEST_F(Shipped, WeeklyVacuumsOutsideATransactionAndLogsTableSizes) {
+  auto r = run("maintenance.weekly");
+  expect_succeeded(r);
+  int vacuums = 0;
+  for (const auto& s : r.events("sql"))
+    if (s.value("sql", "").rfind("VACUUM ANALYZE", 0) == 0 && !s.contains("sqlstate")) ++vacuums;
+  EXPECT_EQ(vacuums, 4);
+  json sizes = r.note("table sizes");
+  std::set<std::string> tables;
+  for (const auto& t : sizes["tables"]) tables.insert(t.value("tablename", ""));
+  EXPECT_TRUE(tables.count("messages") && tables.count("usage_metrics")) << sizes.dump();
+}
+
+TEST_F(Shipped, MonthlyArchivesOnlyOldConversationsAndMarksThem) {
+  fixture_db db("maintenance/platform.sql");
+  auto r = run("maintenance.monthly", {}, &db);
+  expect_succeeded(r);
+  EXPECT_EQ(r.note("conversations to archive").value("count", 0), 22);
+  EXPECT_EQ(r.step_end("archive")["result"].value("archived", 0), 22);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM conversations WHERE is_archived AND metadata->>'archived_by_run' = '" +
+                      r.outcome.value("run", "") + "'"),
+            "22");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM conversations WHERE NOT is_archived"), "26");
+  // A second run finds nothing left to archive.
+  auto again = run("maintenance.monthly", {}, &db);
+  expect_succeeded(again);
+  EXPECT_EQ(again.step_end("archive")["result"].value("archived", -1), 0);
+}
+
+// ---- troubleshooting -------------------------------------------------------------------
+
+TEST_F(Shipped, ConnectionsReportsStatesAndTerminatesIdleSessions) {
+  expect_succeeded(run("troubleshoot.connections"));
+
+  fixture_db db("troubleshoot/leaps.sql");
+  rb::db::connection idle({db.dsn, "idle client", "idle-client"});
+  idle.exec("SELECT 1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto r = run("troubleshoot.connections", {"--param", "idle_for=1s"}, &db);
+  expect_succeeded(r);
+  json killed = r.note("idle connections terminated");
+  EXPECT_GE(killed.value("count", 0), 1) << killed.dump();
+  bool ours = false;
+  for (const auto& s : killed["sessions"]) ours = ours || s.value("application_name", "") == "idle-client";
+  EXPECT_TRUE(ours) << killed.dump();
+  EXPECT_ANY_THROW(idle.exec("SELECT 1"));
+}
+
+TEST_F(Shipped, SlowQueriesExplainsTheHotQueriesAndCanAddIndexes) {
+  auto r = run("troubleshoot.slow_queries");
+  expect_succeeded(r);
+  EXPECT_GT(r.note("unused indexes (no scans since the statistics were last reset)").value("count", 0), 0);
+  EXPECT_EQ(r.note("query plans").size(), 4u);
+  EXPECT_EQ(r.step_end("idx_submissions_user_activity").value("status", ""), "skipped");
+
+  fixture_db db("troubleshoot/leaps.sql");
+  auto add = run("troubleshoot.slow_queries", {"--param", "create_indexes=true"}, &db);
+  expect_succeeded(add);
+  for (const char* idx : {"idx_submissions_user_activity", "idx_points_ledger_user_created", "idx_submissions_created_status"}) {
+    EXPECT_EQ(add.step_end(idx).value("status", ""), "succeeded") << idx;
+    EXPECT_EQ(db.scalar(std::string("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                    "WHERE c.relname = '") + idx + "'"),
+              "t")
+        << idx;
+  }
+}
+
+TEST_F(Shipped, OrphansAreFoundBackedUpAndDeletedThenTheRecoveryCheckPasses) {
+  expect_succeeded(run("troubleshoot.recovery_check"));  // its fixture: a restore that went well
+
+  // On the planted fixture the recovery check fails, naming the orphans...
+  fixture_db db("troubleshoot/leaps.sql");
+  auto failing = run("troubleshoot.recovery_check", {}, &db);
+  EXPECT_EQ(failing.proc.exit_code, 1) << failing.describe();
+  EXPECT_EQ(failing.outcome.value("failed_step", ""), "main/referential integrity");
+  EXPECT_NE(failing.outcome["error"].value("message", "").find(
+                "orphaned submissions: 3, orphaned points: 4, orphaned attachments: 2"),
+            std::string::npos)
+      << failing.outcome.dump();
+
+  // ...troubleshoot.orphans finds and removes them, keeping a copy of each...
+  auto r = run("troubleshoot.orphans", {}, &db);
+  expect_succeeded(r);
+  json found = r.note("orphaned records found");
+  EXPECT_EQ(found.value("submissions_without_user", -1), 3);
+  EXPECT_EQ(found.value("submissions_without_activity", -1), 1);
+  EXPECT_EQ(found.value("points_without_user", -1), 4);
+  EXPECT_EQ(found.value("attachments_without_submission", -1), 2);
+  EXPECT_EQ(r.step_end("submissions")["result"].value("deleted", 0), 4);
+  EXPECT_EQ(r.step_end("submission_attachments")["result"].value("deleted", 0), 4);  // 2 + 2 of deleted submissions
+  EXPECT_EQ(r.note("orphans cleaned up").value("backed_up", 0), 12);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM orphaned_data_backup"), "12");
+
+  // ...after which the recovery check passes.
+  expect_succeeded(run("troubleshoot.recovery_check", {}, &db));
+}
+
+TEST_F(Shipped, OrphansRunOnACleanDatabaseSkipsTheCleanup) {
+  fixture_db db("troubleshoot/recovered.sql");
+  auto r = run("troubleshoot.orphans", {}, &db);
+  expect_succeeded(r);
+  for (const char* s : {"submissions", "points_ledger", "submission_attachments"})
+    EXPECT_EQ(r.step_end(s).value("status", ""), "skipped") << s;
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM orphaned_data_backup"), "0");
+}
+
+TEST_F(Shipped, DuplicatesKeepTheLatestAndBackUpWhatTheyChange) {
+  fixture_db db("troubleshoot/leaps.sql");
+  auto r = run("troubleshoot.duplicates", {}, &db);
+  expect_succeeded(r);
+  EXPECT_EQ(r.note("duplicate LEARN submissions").value("users", 0), 2);
+  EXPECT_EQ(r.note("duplicate external events").value("events", 0), 3);
+  EXPECT_EQ(r.step_end("reject older LEARN submissions")["result"].value("rejected", 0), 2);
+  EXPECT_EQ(r.step_end("remove points credited twice")["result"].value("deleted", 0), 3);
+  // The latest LEARN submission of each participant is the live one.
+  EXPECT_EQ(db.scalar("SELECT string_agg(id, ',' ORDER BY id) FROM submissions WHERE activity_code = 'LEARN' "
+                      "AND user_id IN ('user_01', 'user_02') AND status <> 'REJECTED'"),
+            "sub_LEARN_user_01_again,sub_LEARN_user_02_again");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM duplicate_data_backup"), "5");
+  EXPECT_EQ(steps_with_rollback("troubleshoot.duplicates"),
+            (std::set<std::string>{"cleanup/reject older LEARN submissions", "cleanup/remove points credited twice"}));
+}
+
+TEST_F(Shipped, LeaderboardIsRefreshedOnlyWhenItDiffers) {
+  fixture_db db("troubleshoot/leaps.sql");
+  auto r = run("troubleshoot.leaderboard", {}, &db);
+  expect_succeeded(r);
+  EXPECT_EQ(r.note("leaderboard differences").value("participants", 0), 5);
+  EXPECT_EQ(r.step_end("refresh leaderboard").value("status", ""), "succeeded");
+  auto again = run("troubleshoot.leaderboard", {}, &db);
+  expect_succeeded(again);
+  EXPECT_EQ(again.note("leaderboard differences").value("participants", -1), 0);
+  EXPECT_EQ(again.step_end("refresh leaderboard").value("status", ""), "skipped");
+}
+
+}  // namespace
