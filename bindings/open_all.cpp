@@ -9,6 +9,7 @@
 #include "bindings/db.hpp"
 #include "bindings/dsl.hpp"
 #include "bindings/secret.hpp"
+#include "bindings/shell.hpp"
 
 namespace rb::lua {
 namespace fs = std::filesystem;
@@ -30,6 +31,7 @@ void open_all(sandbox& sb) {
   open_audit(sb);   // audit.note
   open_secret(sb);  // secret "NAME"
   open_db(sb);      // db.null, db.connect, and the ctx.db methods
+  open_shell(sb);   // shell.run, shell.sh
 }
 
 std::unique_ptr<sandbox> make_sandbox(const std::vector<fs::path>& extra_paths) {

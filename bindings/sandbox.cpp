@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "bindings/error.hpp"
+#include "engine/run/cancel.hpp"
 #include "engine/run/context.hpp"
 #include "engine/util/text.hpp"
 
@@ -234,6 +235,14 @@ void* sandbox::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) 
 
 void sandbox::hook(lua_State* L, lua_Debug*) {
   sandbox& sb = from(L);
+  if (run::cancel::requested()) {
+    lua_sethook(L, &sandbox::hook, LUA_MASKCOUNT, 1);
+    run::step_error e;
+    e.kind = error_kind::cancelled;
+    e.klass = "cancelled";
+    e.message = sb.m_deadline_what + " was interrupted by the operator";
+    raise(L, e);
+  }
   if (!sb.m_deadline || std::chrono::steady_clock::now() < *sb.m_deadline) return;
   // From now on check at every instruction: whatever code a pcall returns to raises again at
   // once, so pcall cannot swallow the limit (call() restores the normal interval).

@@ -17,6 +17,7 @@
 #include "engine/audit/log.hpp"
 #include "engine/db/cluster.hpp"
 #include "engine/error.hpp"
+#include "engine/run/cancel.hpp"
 #include "engine/run/catalog.hpp"
 #include "engine/run/confirm.hpp"
 #include "engine/run/executor.hpp"
@@ -45,6 +46,7 @@ Commands:
   check [PATH...]          load and validate runbooks; errors name the file and line
   run NAME                 run a runbook (--param k=v, --dry-run, --yes, --reason, --json)
   resume RUN               continue an interrupted run from its first unfinished step
+  rollback RUN             run the rollback path of a finished or interrupted run (--phase NAME)
   history [NAME]           list past runs and how they ended
   log RUN                  show every audit record of one run
   audit verify [FILE]      check the audit log's hash chain; names the first broken record
@@ -53,6 +55,9 @@ Runbooks are found in ./runbooks and in the directories of RUNBOOK_PATH (colon-s
 runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
 State (the audit log, audit.jsonl) lives in --state-dir, $RUNBOOK_STATE_DIR,
 $XDG_STATE_HOME/runbook or ~/.local/state/runbook.
+
+Ctrl-C stops the running step (its SQL cancelled, its commands killed) and rolls back
+(unless --no-rollback); a second Ctrl-C stops at once, and 'runbook resume' continues.
 
 Exit codes: 0 succeeded, 1 run failed (rolled back), 2 usage or bad input,
 3 rollback failed, 75 locked by another run, 130 cancelled.
@@ -399,6 +404,7 @@ int cmd_run(std::vector<std::string> args) {
       "y,yes", "confirm destructive steps (required when stdin is not a terminal)")(
       "reason", "why this run happens, recorded in the audit log", cxxopts::value<std::string>())(
       "json", "print one JSON object with the run id and status at the end (progress goes to stderr)")(
+      "no-rollback", "if interrupted (Ctrl-C), stop without rolling back")(
       "name", "runbook name", cxxopts::value<std::string>());
   add_target_options(p.options);
   p.options.parse_positional({"name"});
@@ -413,6 +419,7 @@ int cmd_run(std::vector<std::string> args) {
   opts.params = run::resolve_params(book, run::parse_param_args(params));
   opts.yes = r.count("yes") > 0;
   opts.reason = opt_string(r, "reason").value_or("");
+  opts.no_rollback = r.count("no-rollback") > 0;
   bool as_json = r.count("json") > 0;
   std::ostream& progress = as_json ? std::cerr : std::cout;
   run::reporter out(progress, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
@@ -430,15 +437,23 @@ int cmd_run(std::vector<std::string> args) {
   audit::log log(audit_file(r), audit::key_from_env());
   run::executor exec(log, out, clk, confirm);
   database.use_in(exec);
+  run::cancel::install_handlers();
   return finish_run(exec.run(book, opts), as_json);
 }
 
-int cmd_resume(std::vector<std::string> args) {
-  command_parser p("resume", "Continue an interrupted run from its first unfinished step.", std::move(args));
+/// resume and rollback: continue a recorded run, forward or backward.
+int continue_run(const std::string& what, std::vector<std::string> args) {
+  bool backward = what == "rollback";
+  command_parser p(what, backward ? "Run the rollback path of a finished or interrupted run: the rollback handlers of "
+                                    "its completed steps, in reverse."
+                                  : "Continue an interrupted run from its first unfinished step.",
+                   std::move(args));
   p.options.add_options()("force", "resume even though the runbook file changed since the run started")(
       "y,yes", "confirm destructive steps")("reason", "why, recorded in the audit log", cxxopts::value<std::string>())(
       "json", "print one JSON object with the run id and status at the end")(
       "run", "run id (or a unique prefix)", cxxopts::value<std::string>());
+  if (backward) p.options.add_options()("phase", "only the steps of this phase (a partial rollback)", cxxopts::value<std::string>());
+  else p.options.add_options()("no-rollback", "if interrupted (Ctrl-C), stop without rolling back");
   p.options.add_options()("target", "database target from the config file (default: the one the run used)",
                           cxxopts::value<std::string>())(
       "dsn", "connect to this DSN (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
@@ -447,7 +462,8 @@ int cmd_resume(std::vector<std::string> args) {
   p.options.positional_help("RUN");
   auto r = p.parse();
   if (r.count("help")) return std::cout << p.options.help(), 0;
-  if (!r.count("run")) throw error(error_kind::usage, "resume needs a run id: runbook resume RUN (see 'runbook history')");
+  if (!r.count("run"))
+    throw error(error_kind::usage, what + " needs a run id: runbook " + what + " RUN (see 'runbook history')");
   fs::path log_path = audit_file(r);
   run::run_state state = run::load_run(log_path, r["run"].as<std::string>());
   if (!state.end) {
@@ -474,11 +490,15 @@ int cmd_resume(std::vector<std::string> args) {
     throw error(error_kind::usage, "run " + state.run_id + " ran runbook '" + name +
                                        "', which is no longer on the search path nor at " + recorded);
   }();
+  if (backward && book.file_sha256 != state.start.value("sha256", "") && !r.count("force"))
+    throw error(error_kind::usage, "the runbook file " + book.file.string() + " changed since run " + state.run_id +
+                                       " started; roll back with --force to use the changed rollback handlers");
   run::run_options opts;
   opts.params = state.start.value("params", json::object());
   opts.yes = r.count("yes") > 0 || state.start.value("yes", false);
   opts.reason = opt_string(r, "reason").value_or("");
   opts.force = r.count("force") > 0;
+  opts.no_rollback = !backward && r.count("no-rollback") > 0;
   bool as_json = r.count("json") > 0;
   run::reporter out(as_json ? std::cerr : std::cout, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
   run::terminal_confirmer confirm;
@@ -490,13 +510,21 @@ int cmd_resume(std::vector<std::string> args) {
   std::string recorded_target = state.start.contains("target") && state.start["target"].is_string()
                                     ? state.start["target"].get<std::string>() : "";
   if (!target_name && recorded_target == "sandbox" && !r.count("dsn"))
-    throw error(error_kind::usage, "run " + state.run_id + " ran in a --sandbox, which is gone; resume it with --dsn or --target");
+    throw error(error_kind::usage, "run " + state.run_id + " ran in a --sandbox, which is gone; " + what +
+                                       " it with --dsn or --target");
   if (!target_name && !recorded_target.empty() && recorded_target != "dsn") target_name = recorded_target;
   run::target_session session(run::resolve_target(cfg, target_name, opt_string(r, "dsn"), book.target));
   audit::log log(log_path, audit::key_from_env());
   run::executor exec(log, out, clk, confirm);
   exec.use_target(session);
   exec.use_config(cfg);
+  run::cancel::install_handlers();
+  if (backward) {
+    // Here a rollback that did its work is the success asked for: exit 0 (3 if it failed).
+    run::run_outcome o = exec.rollback(book, state, opts, opt_string(r, "phase"));
+    if (as_json) std::cout << o.to_json().dump() << "\n";
+    return o.status == run::status::rolled_back ? exit_codes::ok : o.exit_code();
+  }
   return finish_run(exec.resume(book, state, opts), as_json);
 }
 
@@ -623,12 +651,13 @@ int dispatch(int argc, char** argv) {
     if (cmd == "show") return cmd_show(std::move(args));
     if (cmd == "check") return cmd_check(std::move(args));
     if (cmd == "run") return cmd_run(std::move(args));
-    if (cmd == "resume") return cmd_resume(std::move(args));
+    if (cmd == "resume") return continue_run("resume", std::move(args));
+    if (cmd == "rollback") return continue_run("rollback", std::move(args));
     if (cmd == "history") return cmd_history(std::move(args));
     if (cmd == "log") return cmd_log(std::move(args));
     if (cmd == "audit") return cmd_audit(std::move(args));
     throw error(error_kind::usage, "unknown command '" + cmd + "'" +
-                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "history", "log", "audit"}) +
+                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "history", "log", "audit"}) +
                                        "; see 'runbook --help'");
   } catch (const error& e) {
     std::cerr << "runbook: " << secrets::redact(e.what()) << "\n";

@@ -57,6 +57,8 @@ class run_context {
     m_statement_timeout = statement_timeout;
     m_lock_timeout = lock_timeout;
   }
+  /// The deadline of the code running now, if any.
+  std::optional<std::chrono::steady_clock::time_point> deadline() const { return m_deadline; }
   /// The target's connection with the current step's deadline and timeouts applied.
   /// Throws rb::error(usage) when the run has no target.
   db::connection& database() {

@@ -3,9 +3,12 @@
 
 #include <unistd.h>
 
+#include <thread>
+
 #include "engine/db/advisory_lock.hpp"
 #include "engine/db/savepoint.hpp"
 #include "engine/db/transaction.hpp"
+#include "engine/run/cancel.hpp"
 #include "engine/run/context.hpp"
 #include "engine/run/retry.hpp"
 #include "engine/run/state.hpp"
@@ -65,7 +68,9 @@ run_outcome executor::run(const runbook_def& book, const run_options& opts) {
 }
 
 run_outcome executor::resume(const runbook_def& book, const run_state& state, const run_options& opts) {
-  if (state.end)
+  bool cancelled_as_is = state.end && state.end->value("status", "") == status::cancelled &&
+                         !state.end->value("rolled_back", false);
+  if (state.end && !cancelled_as_is)
     throw error(error_kind::usage, "run " + state.run_id + " already ended (" + state.end->value("status", "") +
                                        "); there is nothing to resume");
   std::string recorded = state.start.value("sha256", "");
@@ -121,6 +126,21 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   if (m_target) {
     m_target->on_statement([&ctx](const db::statement_record& r) { ctx.record_statement(r); });
   }
+  // Ctrl-C during a statement: cancel it on the server (the Lua hook and shell commands watch
+  // the flag themselves).
+  std::jthread watcher;
+  if (m_target) {
+    watcher = std::jthread([t = m_target](std::stop_token stop) {
+      bool fired = false;
+      while (!stop.stop_requested()) {
+        if (!fired && cancel::requested()) {
+          t->cancel_running();
+          fired = true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+  }
   struct unhook {
     target_session* t;
     ~unhook() {
@@ -163,6 +183,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     if (outcome.error) f["error"] = outcome.error->to_json();
     if (!outcome.failed_step.empty()) f["failed_step"] = outcome.failed_step;
     if (!outcome.continued.empty()) f["continued"] = outcome.continued;
+    if (outcome.rolled_back || st == status::cancelled) f["rolled_back"] = outcome.rolled_back;
     ctx.set_position(nullptr, nullptr);
     ctx.audit("run.end", std::move(f));
     m_out.run_finished(outcome.status, outcome.duration, outcome.run_id);
@@ -218,7 +239,36 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       return finish(status::rollback_failed);
     }
     // rolled_back only when something was undone: by a handler, or by a phase's ROLLBACK.
-    return finish(undone > 0 || tx_rolled_back ? status::rolled_back : status::failed);
+    outcome.rolled_back = undone > 0 || tx_rolled_back;
+    return finish(outcome.rolled_back ? status::rolled_back : status::failed);
+  };
+
+  // The operator interrupted the run: record it, then (unless --no-rollback) roll back.
+  auto cancel_run = [&](const phase_def& phase, const std::string& where, std::optional<step_error> err,
+                        long long phase_ms, bool tx_rolled_back) {
+    cancel::acknowledge();  // from here on nothing is interrupted: the rollback path must run
+    outcome.error = std::move(err);
+    outcome.failed_step = where;
+    ctx.set_position(&phase, nullptr);
+    json f = {{"phase", phase.name}, {"status", "cancelled"}, {"duration_ms", phase_ms}};
+    if (phase.transaction) f["transaction"] = tx_rolled_back ? "rolled_back" : "lost";
+    ctx.audit("phase.end", std::move(f));
+    ctx.audit("run.cancel", {{"signal", cancel::signal_number()}, {"at", where}, {"rollback", !opts.no_rollback}});
+    if (opts.no_rollback) {
+      m_out.message("interrupted: stopped without rolling back; 'runbook rollback " + outcome.run_id +
+                    "' or 'runbook resume " + outcome.run_id + "' continues later");
+      return finish(status::cancelled);
+    }
+    m_out.rollback_started("interrupted by the operator at " + where);
+    ctx.audit("run.rollback", {{"reason", "interrupted by the operator"}, {"steps", done.size()}});
+    std::optional<step_error> rb_fail;
+    int undone = 0;
+    if (!compensate(ctx, book, done, nullptr, rb_fail, undone)) {
+      outcome.error = rb_fail;
+      return finish(status::rollback_failed);
+    }
+    outcome.rolled_back = true;
+    return finish(status::cancelled);
   };
 
   std::size_t phase_no = 0;
@@ -262,6 +312,21 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         if (step_succeeded(phase, step)) done.push_back({&phase, &step});
         continue;
       }
+      if (cancel::requested()) {
+        step_error err;
+        err.kind = error_kind::cancelled;
+        err.klass = "cancelled";
+        err.message = "interrupted by the operator before step '" + step.name + "'";
+        bool rolled = false;
+        if (txn) {
+          try {
+            txn->rollback();
+            rolled = true;
+          } catch (const std::exception&) {
+          }
+        }
+        return cancel_run(phase, phase.name + "/" + step.name, err, ms_between(phase_t0, m_clock.now()), rolled);
+      }
       on_error policy = policy_for(book, phase, step);
       ctx.set_position(&phase, &step);
       step_result r = execute_step(ctx, book, phase, step, policy, opts, index, total);
@@ -271,8 +336,9 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       }
       if (r.status == step_status::skipped) continue;
       std::string where = phase.name + "/" + step.name;
+      bool interrupted = r.error && r.error->kind == error_kind::cancelled;
       bool connection_lost = r.error && (r.error->kind == error_kind::connection || r.error->kind == error_kind::in_doubt);
-      if (policy == on_error::cont && !(phase.transaction && connection_lost)) {
+      if (policy == on_error::cont && !interrupted && !(phase.transaction && connection_lost)) {
         outcome.continued.push_back(where);
         continue;
       }
@@ -288,6 +354,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         }
       }
       ended = true;
+      if (interrupted) return cancel_run(phase, where, r.error, ms_between(phase_t0, m_clock.now()), rolled_back);
       return fail_run(phase, where, r.error, policy == on_error::cont ? on_error::rollback : policy,
                       ms_between(phase_t0, m_clock.now()), rolled_back);
     }
@@ -462,6 +529,66 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
     return {step_status::succeeded, std::nullopt};
   }
   return fail(last.value_or(step_error{}), attempts);
+}
+
+run_outcome executor::rollback(const runbook_def& book, const run_state& state, const run_options& opts,
+                               const std::optional<std::string>& phase_filter) {
+  if (phase_filter) {
+    bool known = false;
+    for (const auto& p : book.phases) known = known || p.name == *phase_filter;
+    if (!known) throw error(error_kind::usage, "runbook '" + book.name + "' has no phase '" + *phase_filter + "'");
+  }
+  run_outcome outcome;
+  outcome.run_id = state.run_id;
+  run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
+  ctx.set_target(m_target);
+  ctx.set_config(m_config);
+  std::unique_ptr<db::connection> lock_conn;
+  std::unique_ptr<db::run_lock> lock;
+  if (book.lock && m_target && m_target->configured()) {
+    lock_conn = m_target->open_another("run lock");
+    lock = std::make_unique<db::run_lock>(*lock_conn, "runbook:" + book.name, outcome.run_id, book.name);
+  }
+  if (m_target) m_target->on_statement([&ctx](const db::statement_record& r) { ctx.record_statement(r); });
+  struct unhook {
+    target_session* t;
+    ~unhook() {
+      if (t) t->on_statement(nullptr);
+    }
+  } unhook_guard{m_target};
+  auto t0 = m_clock.now();
+  // Completed steps whose work stands: succeeded, and for a transactional phase committed.
+  std::vector<step_ref> done;
+  for (const auto& p : book.phases) {
+    if (phase_filter && p.name != *phase_filter) continue;
+    auto committed = state.phase_status.find(p.name);
+    bool phase_committed = committed != state.phase_status.end() && committed->second == status::succeeded;
+    for (const auto& s : p.steps) {
+      auto it = state.step_end.find({p.name, s.name});
+      bool ok = it != state.step_end.end() && it->second.value("status", "") == "succeeded";
+      if (ok && (!p.transaction || phase_committed)) done.push_back({&p, &s});
+    }
+  }
+  std::string why = "requested by " + operator_identity() + (opts.reason.empty() ? "" : ": " + opts.reason);
+  ctx.audit("run.rollback", {{"reason", why}, {"steps", done.size()},
+                             {"phase", phase_filter ? json(*phase_filter) : json(nullptr)}});
+  m_out.run_started(book, outcome.run_id, true, false);
+  m_out.rollback_started(phase_filter ? "phase '" + *phase_filter + "' only" : "every completed step");
+  std::optional<step_error> rb_fail;
+  int undone = 0;
+  bool ok = compensate(ctx, book, done, &state, rb_fail, undone);
+  outcome.error = rb_fail;
+  outcome.rolled_back = ok;
+  outcome.status = std::string(ok ? status::rolled_back : status::rollback_failed);
+  outcome.duration = milliseconds(ms_between(t0, m_clock.now()));
+  json f = {{"status", outcome.status}, {"duration_ms", outcome.duration.count()}, {"undone", undone},
+            {"rolled_back", ok}};
+  if (outcome.error) f["error"] = outcome.error->to_json();
+  ctx.set_position(nullptr, nullptr);
+  ctx.audit("run.end", std::move(f));
+  if (undone == 0) m_out.message("nothing to roll back: no completed step with a rollback handler that was not undone already");
+  m_out.run_finished(outcome.status, outcome.duration, outcome.run_id);
+  return outcome;
 }
 
 bool executor::compensate(run_context& ctx, const runbook_def& book, const std::vector<step_ref>& done,

@@ -33,6 +33,7 @@ struct run_options {
   bool dry_run = false;
   std::string reason;            ///< --reason, recorded in run.start
   bool force = false;            ///< resume although the runbook file changed
+  bool no_rollback = false;      ///< on cancel, stop without running the rollback path
 };
 
 struct run_outcome {
@@ -42,6 +43,7 @@ struct run_outcome {
   std::string failed_step;          ///< "phase/step" of that failure
   std::vector<std::string> continued;  ///< steps that failed with on_error = "continue"
   milliseconds duration{0};
+  bool rolled_back = false;         ///< the rollback path ran (after a failure or a cancel)
   int exit_code() const { return exit_code_for(status); }
   json to_json() const;
 };
@@ -69,6 +71,11 @@ class executor {
   /// one. Throws rb::error(usage) when the run already ended, or when the runbook file
   /// changed since the run started (unless opts.force).
   run_outcome resume(const runbook_def& book, const run_state& state, const run_options& opts);
+
+  /// Runs the rollback path of a finished or interrupted run: the rollback handlers of its
+  /// completed steps not yet rolled back, in reverse; only those of `phase` when given.
+  run_outcome rollback(const runbook_def& book, const run_state& state, const run_options& opts,
+                       const std::optional<std::string>& phase);
 
  private:
   struct step_ref {

@@ -6,7 +6,7 @@
 namespace rb::run {
 
 target_session::target_session(std::optional<resolved_target> target) : m_target(std::move(target)) {}
-target_session::~target_session() = default;
+target_session::~target_session() { m_live.store(nullptr); }
 
 const resolved_target& target_session::target() const {
   if (!m_target)
@@ -24,6 +24,7 @@ db::connection& target_session::get() {
     o.dsn = t.dsn;
     o.name = "target '" + t.name + "'";
     m_conn = std::make_unique<db::connection>(o);
+    m_live.store(m_conn.get());
     if (m_on_statement) m_conn->on_statement(m_on_statement);
     m_conn->set_statement_timeout(t.statement_timeout);
     m_conn->set_lock_timeout(t.lock_timeout);

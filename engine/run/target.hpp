@@ -2,6 +2,7 @@
 // transactions, savepoints, run lock) and the runbook's ctx.db.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,6 +26,10 @@ class target_session {
   /// rb::error(usage) when the run has no target.
   db::connection& get();
   bool connected() const { return m_conn != nullptr; }
+  /// Cancels the statement running on the connection now, if any (safe from another thread).
+  void cancel_running() {
+    if (db::connection* c = m_live.load()) c->cancel();
+  }
   /// A second, independent connection to the same target (run lock, db.connect()).
   std::unique_ptr<db::connection> open_another(const std::string& purpose) const;
   /// Called for every statement on connections this session opens.
@@ -33,6 +38,7 @@ class target_session {
  private:
   std::optional<resolved_target> m_target;
   std::unique_ptr<db::connection> m_conn;
+  std::atomic<db::connection*> m_live{nullptr};
   std::function<void(const db::statement_record&)> m_on_statement;
 };
 
