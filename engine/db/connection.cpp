@@ -5,10 +5,12 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 namespace rb::db {
@@ -453,6 +455,12 @@ struct connection::impl {
   std::function<void(const statement_record&)> on_stmt;
   unsigned long cursor_seq = 0;
 
+  // Statements run again and again (a loop of INSERTs) become prepared statements of this
+  // session after their first successful run: parsed and planned once.
+  std::unordered_map<std::string, std::string> prepared;  // sql -> statement name
+  std::unordered_map<std::string, int> succeeded_once;
+  unsigned long prepared_seq = 0;
+
   // Cancel and deadline: shared with the watchdog thread and cancel() callers.
   std::mutex mu;
   std::condition_variable cv;
@@ -578,6 +586,23 @@ struct connection::impl {
     sink.reset();
     pq.reset();
     policy = nullptr;
+    prepared.clear();  // prepared statements live and die with their session
+    succeeded_once.clear();
+  }
+
+  /// Only statements that return no rows are prepared: a prepared SELECT * would fail with
+  /// "cached plan must not change result type" after an ALTER TABLE in the same session.
+  static bool preparable(const std::string& sql) {
+    std::size_t i = 0;
+    while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+    std::string head;
+    for (; i < sql.size() && head.size() < 6 && std::isalpha(static_cast<unsigned char>(sql[i])); ++i)
+      head += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i])));
+    if (head != "INSERT" && head != "UPDATE" && head != "DELETE") return false;
+    std::string upper;
+    upper.reserve(sql.size());
+    for (char c : sql) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return upper.find("RETURNING") == std::string::npos && sql.find(';') == std::string::npos;
   }
 
   // -- transaction tracking --
@@ -782,6 +807,24 @@ struct connection::impl {
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    if (user_sql && preparable(sql)) {
+      auto it = prepared.find(sql);
+      if (it == prepared.end() && succeeded_once.count(sql) && prepared.size() < 256) {
+        std::string name = "rb_p" + std::to_string(++prepared_seq);
+        pq->prepare(name, sql);
+        it = prepared.emplace(sql, name).first;
+      }
+      if (it != prepared.end()) {
+        const std::string& name = it->second;
+        return round_trip(what, sql, trip{.user_sql = user_sql},
+                          [&] { return work->exec_prepared(name, pqxx::prepare::make_dynamic_params(values)); });
+      }
+      pqxx::result r = round_trip(what, sql, trip{.user_sql = user_sql},
+                                  [&] { return work->exec_params(sql, pqxx::prepare::make_dynamic_params(values)); });
+      if (succeeded_once.size() > 4096) succeeded_once.clear();
+      succeeded_once.emplace(sql, 1);
+      return r;
+    }
     return round_trip(what, sql, trip{.user_sql = user_sql},
                       [&] { return work->exec_params(sql, pqxx::prepare::make_dynamic_params(values)); });
   }

@@ -15,6 +15,15 @@ class run_context {
  public:
   run_context(audit::log& log, reporter& out, std::string run_id, const runbook_def& book, json params)
       : m_log(log), m_out(out), m_run_id(std::move(run_id)), m_book(book), m_params(std::move(params)) {}
+  ~run_context() {
+    try {
+      flush_statements();
+    } catch (const std::exception&) {
+      // the audit log is unwritable; the error that ended the run says so already
+    }
+  }
+  run_context(const run_context&) = delete;
+  run_context& operator=(const run_context&) = delete;
 
   const std::string& run_id() const { return m_run_id; }
   const runbook_def& book() const { return m_book; }
@@ -28,13 +37,14 @@ class run_context {
 
   /// Appends a record of this run to the audit log.
   json audit(std::string_view event, json fields = json::object(), bool sync = true) {
+    flush_statements();  // records stay in the order things happened
     return m_log.append(m_run_id, event, std::move(fields), sync);
   }
   /// ctx.log / print: shown to the operator and audited as a `log` event.
   void log(const std::string& line) {
     json f = where();
     f["message"] = line;
-    json rec = audit("log", std::move(f), false);
+    json rec = audit("log", std::move(f), false);  // audit() writes pending statements first
     m_out.message(rec["message"].get<std::string>());
   }
   /// audit.note(message, fields): an operator-visible note in the audit log.
@@ -69,16 +79,49 @@ class run_context {
   }
   /// Audits one statement as a `sql` record of the current phase and step: its text, the
   /// number of bound parameters (never their values), rows, duration, SQLSTATE, notices.
+  /// Consecutive successful runs of the same statement in the same step (a loop of INSERTs)
+  /// make one record with `executions` and totals; it is written before the next record of
+  /// any other kind, when 1,000 executions or one second have gathered, and at the end.
   void record_statement(const db::statement_record& r) {
+    bool same = m_pending && r.sqlstate.empty() && r.notices.empty() && m_pending_sql == r.sql &&
+                m_pending_params == r.params && m_pending_phase == m_phase && m_pending_step == m_step;
+    if (same) {
+      json& f = *m_pending;
+      f["executions"] = f["executions"].get<long long>() + 1;
+      f["rows"] = f["rows"].get<long long>() + r.rows;
+      f["duration_ms"] = f["duration_ms"].get<long long>() + r.duration.count();
+      if (f["executions"].get<long long>() >= 1000 ||
+          std::chrono::steady_clock::now() - m_pending_since > std::chrono::seconds(1))
+        flush_statements();
+      return;
+    }
+    flush_statements();
     json f = where();
     f["sql"] = r.sql;
     f["params"] = r.params;
     f["rows"] = r.rows;
     f["duration_ms"] = r.duration.count();
+    f["executions"] = 1;
     if (!r.sqlstate.empty()) f["sqlstate"] = r.sqlstate;
     if (!r.error.empty()) f["error"] = r.error;
     if (!r.notices.empty()) f["notices"] = r.notices;
-    audit("sql", std::move(f), false);  // made durable with the step's next state change
+    if (!r.sqlstate.empty() || !r.notices.empty()) {
+      m_log.append(m_run_id, "sql", std::move(f), false);  // failures and notices: at once
+      return;
+    }
+    m_pending = std::move(f);
+    m_pending_sql = r.sql;
+    m_pending_params = r.params;
+    m_pending_phase = m_phase;
+    m_pending_step = m_step;
+    m_pending_since = std::chrono::steady_clock::now();
+  }
+  /// Writes the gathered statement record, if any (made durable with the next state change).
+  void flush_statements() {
+    if (!m_pending) return;
+    json f = std::move(*m_pending);
+    m_pending.reset();
+    m_log.append(m_run_id, "sql", std::move(f), false);
   }
   /// The configuration the run was started with (for db.connect("target")); may be null.
   const config* cfg() const { return m_config; }
@@ -110,6 +153,12 @@ class run_context {
   const config* m_config = nullptr;
   std::optional<std::chrono::steady_clock::time_point> m_deadline;
   milliseconds m_statement_timeout{0}, m_lock_timeout{30'000};
+  std::optional<json> m_pending;  ///< a statement record gathering repeated executions
+  std::string m_pending_sql;
+  std::size_t m_pending_params = 0;
+  const phase_def* m_pending_phase = nullptr;
+  const step_def* m_pending_step = nullptr;
+  std::chrono::steady_clock::time_point m_pending_since;
 };
 
 }  // namespace rb::run

@@ -127,7 +127,8 @@ TEST_F(Db, ParametersAreBoundSoInjectionStaysData) {
     if (rec["sql"] == "insert into notes (body) values ($1)") {
       found = true;
       EXPECT_EQ(rec["params"], 1);
-      EXPECT_EQ(rec["rows"], 1);
+      EXPECT_EQ(rec["executions"], 2);  // the two inserts in a row make one record
+      EXPECT_EQ(rec["rows"], 2);
     }
   }
   EXPECT_TRUE(found);
@@ -437,6 +438,26 @@ TEST_F(Db, ResumeRerunsAnUncommittedTransactionalPhaseFromItsFirstStep) {
   // Step a's work died with the crashed transaction, so it runs again; prep does not.
   EXPECT_EQ(logged(), (strings{"a", "b"}));
   EXPECT_EQ(sql("select count(*) from t").rows[0][0].text, "2");
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(Db, ARepeatedWriteIsPreparedOnceAndSurvivesAnAlterTable) {
+  sql("create table t (id int)");
+  auto o = run(R"lua(runbook "t" { step "s" { run = function(ctx)
+    for i = 1, 5 do ctx.db:exec("insert into t (id) values ($1)", i) end
+    ctx.log(ctx.db:scalar("select count(*) from pg_prepared_statements where statement like 'insert into t%'"))
+    ctx.db:exec("alter table t add column note text default 'x'")
+    for i = 6, 7 do ctx.db:exec("insert into t (id) values ($1)", i) end
+    ctx.log(ctx.db:scalar("select count(*) from t where note = 'x'"))
+  end } })lua");
+  ASSERT_EQ(o.status, "succeeded") << (o.error ? o.error->describe() : "");
+  EXPECT_EQ(logged(), (strings{"1", "7"}));
+  auto recs = records("sql");
+  ASSERT_FALSE(recs.empty());
+  EXPECT_EQ(recs[0]["executions"], 5);
 }
 
 }  // namespace

@@ -244,6 +244,8 @@ TEST_F(Fingerprint, ColumnsAddedAndRetypedAreNamed) {
   EXPECT_EQ(diff_after("alter table users add column version integer default 0;"
                        "alter table users alter column email type varchar(255)"),
             (strings{"column users.email type changed from text to character varying(255)", "column users.version added",
+                     "constraint users_email_check on users changed from CHECK ((email ~~ '%@%'::text)) to "
+                     "CHECK (((email)::text ~~ '%@%'::text))",
                      "table users: content changed (same row count)"}));
 }
 
@@ -286,6 +288,12 @@ TEST_F(Fingerprint, AViewWithAnotherDefinitionAndANewMaterializedViewAreSeen) {
 TEST_F(Fingerprint, AnAdvancedSequenceAndANewEnumLabelAreSeen) {
   EXPECT_EQ(diff_after("select nextval('users_id_seq'); alter type mood add value 'happy'"),
             (strings{"enum mood: label happy added", "sequence users_id_seq: last_value changed from 3 to 4"}));
+}
+
+TEST_F(Fingerprint, ATableAddedOrDroppedIsOneLineWithoutItsIndexesConstraintsTriggersAndSequences) {
+  EXPECT_EQ(diff_after("create table sync_state (id serial primary key, k text unique);"
+                       "drop table messages"),
+            (strings{"table messages missing", "table sync_state added"}));
 }
 
 /// A migration rehearsed by the engine: the baseline step's rollback, which runs last, compares
