@@ -399,6 +399,21 @@ int l_db_notices(lua_State* L) {
   return 1;
 }
 
+/// db:fingerprint{ schemas = {...}, data = true }: stdlib's fingerprint.take on this connection.
+int l_db_fingerprint(lua_State* L) {
+  check_db(L, 1);
+  lua_settop(L, 2);
+  lua_getfield(L, LUA_REGISTRYINDEX, "rb.globals");
+  lua_getfield(L, -1, "require");
+  lua_pushliteral(L, "fingerprint");
+  lua_call(L, 1, 1);  // stack: self, opts, globals, module
+  lua_getfield(L, -1, "take");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
 int l_db_close(lua_State* L) {
   lua_db* h = check_db(L, 1);
   if (!h->owned) raise_usage(L, error_kind::usage, "ctx.db belongs to the run and closes with it");
@@ -623,7 +638,8 @@ void open_db(sandbox& sb) {
       {"explain", trampoline<l_db_explain>},   {"script", trampoline<l_db_script>},
       {"transaction", trampoline<l_db_transaction>}, {"savepoint", trampoline<l_db_savepoint>},
       {"lock", trampoline<l_db_lock>},         {"notices", trampoline<l_db_notices>},
-      {"close", trampoline<l_db_close>},       {nullptr, nullptr},
+      {"close", trampoline<l_db_close>},       {"fingerprint", trampoline<l_db_fingerprint>},
+      {nullptr, nullptr},
   };
   luaL_register(L, nullptr, methods);
   lua_setfield(L, -2, "__index");

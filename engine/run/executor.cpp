@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "engine/db/advisory_lock.hpp"
@@ -129,15 +131,18 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   // Ctrl-C during a statement: cancel it on the server (the Lua hook and shell commands watch
   // the flag themselves).
   std::jthread watcher;
-  if (m_target) {
+  if (m_target && m_target->configured()) {
     watcher = std::jthread([t = m_target](std::stop_token stop) {
+      std::mutex mu;
+      std::condition_variable_any cv;
       bool fired = false;
+      std::unique_lock lock(mu);
       while (!stop.stop_requested()) {
         if (!fired && cancel::requested()) {
           t->cancel_running();
           fired = true;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        cv.wait_for(lock, stop, std::chrono::milliseconds(50), [] { return false; });  // wakes on stop
       }
     });
   }
@@ -227,7 +232,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "failed"}, {"duration_ms", phase_ms}};
     if (phase.transaction) f["transaction"] = tx_rolled_back ? "rolled_back" : "lost";
-    ctx.audit("phase.end", std::move(f));
+    ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
     if (policy == on_error::abort) return finish(status::failed);
     std::string why = where + " failed: " + (outcome.error ? outcome.error->describe() : "");
     ctx.audit("run.rollback", {{"reason", why}, {"steps", done.size()}});
@@ -252,7 +257,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "cancelled"}, {"duration_ms", phase_ms}};
     if (phase.transaction) f["transaction"] = tx_rolled_back ? "rolled_back" : "lost";
-    ctx.audit("phase.end", std::move(f));
+    ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
     ctx.audit("run.cancel", {{"signal", cancel::signal_number()}, {"at", where}, {"rollback", !opts.no_rollback}});
     if (opts.no_rollback) {
       m_out.message("interrupted: stopped without rolling back; 'runbook rollback " + outcome.run_id +
@@ -282,8 +287,9 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       continue;
     }
     ctx.set_position(&phase, nullptr);
+    // Not synced by itself: the step.start that follows is, before the step acts.
     ctx.audit("phase.start", {{"phase", phase.name}, {"index", phase_no}, {"of", book.phases.size()},
-                              {"transaction", phase.transaction}});
+                              {"transaction", phase.transaction}}, false);
     m_out.phase_started(phase, phase_no, book.phases.size());
     auto phase_t0 = m_clock.now();
 
@@ -380,7 +386,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "succeeded"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}};
     if (phase.transaction) f["transaction"] = "committed";
-    ctx.audit("phase.end", std::move(f));
+    ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
   }
   return finish(status::succeeded);
 }
@@ -421,7 +427,8 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
     if (err) f["error"] = err->to_json();
     if (st == "failed") f["on_error"] = std::string(to_string(policy));
     for (auto& [k, v] : extra.items()) f[k] = v;
-    ctx.audit("step.end", std::move(f));
+    // Synced with the next step's start (or the run's end), before anything else is acted on.
+    ctx.audit("step.end", std::move(f), false);
   };
   auto fail = [&](step_error err, int attempt) {
     end_record("failed", attempt, &err, json::object());
@@ -500,7 +507,7 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
       json f = base;
       f["ok"] = v.ok();
       if (v.error) f["error"] = v.error->to_json();
-      ctx.audit("verify", std::move(f));
+      ctx.audit("verify", std::move(f), false);
       if (v.error) {
         if (sp) rollback_savepoint(*sp);
         return fail(*v.error, attempt);
@@ -611,7 +618,7 @@ bool executor::compensate(run_context& ctx, const runbook_def& book, const std::
     f["status"] = r.ok() ? "succeeded" : "failed";
     f["duration_ms"] = ms_between(t0, m_clock.now());
     if (r.error) f["error"] = r.error->to_json();
-    ctx.audit("rollback.end", std::move(f));
+    ctx.audit("rollback.end", std::move(f), false);
     m_out.rollback_step(phase, step, r.ok() ? "succeeded" : "failed", r.error ? &*r.error : nullptr);
     if (r.error) {
       failure = r.error;

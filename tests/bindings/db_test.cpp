@@ -461,3 +461,20 @@ TEST_F(Db, ARepeatedWriteIsPreparedOnceAndSurvivesAnAlterTable) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Db, FingerprintIsAlsoAMethodOfTheConnection) {
+  sql("create table t (id int primary key); insert into t values (1), (2)");
+  auto o = run(R"lua(local fingerprint = require "fingerprint"
+  runbook "t" { step "s" { run = function(ctx)
+    local a = ctx.db:fingerprint{ schemas = { "public" } }
+    ctx.log(tostring(a.digest == fingerprint.take(ctx.db).digest), #a.digest)
+    ctx.db:exec("insert into t values (3)")
+    ctx.log(table.concat(fingerprint.diff(a, ctx.db:fingerprint()), "; "))
+  end } })lua");
+  ASSERT_EQ(o.status, "succeeded") << (o.error ? o.error->describe() : "");
+  EXPECT_EQ(logged(), (strings{"true 64", "table t: 1 row more"}));
+}
+
+}  // namespace
