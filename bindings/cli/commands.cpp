@@ -12,10 +12,12 @@
 #include <sstream>
 
 #include "bindings/config.hpp"
+#include "bindings/fingerprint.hpp"
 #include "bindings/loader.hpp"
 #include "bindings/open_all.hpp"
 #include "engine/audit/log.hpp"
 #include "engine/db/cluster.hpp"
+#include "engine/shell/process.hpp"
 #include "engine/error.hpp"
 #include "engine/run/cancel.hpp"
 #include "engine/run/catalog.hpp"
@@ -47,6 +49,7 @@ Commands:
   run NAME                 run a runbook (--param k=v, --dry-run, --yes, --reason, --json)
   resume RUN               continue an interrupted run from its first unfinished step
   rollback RUN             run the rollback path of a finished or interrupted run (--phase NAME)
+  rehearse NAME            prove the rollback on a copy: clone, run forward, roll back, compare
   history [NAME]           list past runs and how they ended
   log RUN                  show every audit record of one run
   audit verify [FILE]      check the audit log's hash chain; names the first broken record
@@ -528,6 +531,139 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   return finish_run(exec.resume(book, state, opts), as_json);
 }
 
+// ---- rehearse --------------------------------------------------------------------------
+
+/// `dsn` without its password (which goes to pg_dump through PGPASSWORD, not argv).
+std::string without_password(const std::string& dsn) {
+  std::string r = db::redact_dsn(dsn);
+  for (const std::string pat : {" password=***", "password=***", "&password=***", "?password=***"}) {
+    std::size_t at;
+    while ((at = r.find(pat)) != std::string::npos) r.erase(at, pat.size());
+  }
+  std::size_t at = r.find(":***@");
+  if (at != std::string::npos) r.replace(at, 5, "@");
+  return r;
+}
+
+int cmd_rehearse(std::vector<std::string> args) {
+  std::vector<std::string> params = take_params(args);
+  command_parser p("rehearse",
+                   "Prove a runbook's rollback on a copy: clone the target into a sandbox PostgreSQL (or seed one "
+                   "from the fixture with --sandbox), fingerprint it, run the runbook forward, run its rollback path, "
+                   "fingerprint again, and report whether the rollback restored the database exactly.",
+                   std::move(args));
+  p.options.add_options()("p,param", "set a parameter (repeatable): --param name=value")(
+      "forward-only", "only run forward on the copy and report what the migration changes")(
+      "json", "print one JSON object with the result at the end")(
+      "target", "database target to clone (from the config file)", cxxopts::value<std::string>())(
+      "dsn", "database to clone (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
+      "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>())(
+      "sandbox", "rehearse on the runbook's fixture instead of a clone")(
+      "name", "runbook name", cxxopts::value<std::string>());
+  p.options.parse_positional({"name"});
+  p.options.positional_help("NAME");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  if (!r.count("name")) throw error(error_kind::usage, "rehearse needs a runbook name: runbook rehearse NAME");
+  auto dirs = run::search_path();
+  auto sb = lua::make_sandbox(lib_dirs(dirs));
+  auto book = load_named(*sb, dirs, r["name"].as<std::string>());
+  run::run_options opts;
+  opts.params = run::resolve_params(book, run::parse_param_args(params));
+  opts.yes = true;  // a copy: destructive steps are what is being rehearsed
+  opts.rehearsal = true;
+  opts.reason = "rehearsal";
+  bool as_json = r.count("json") > 0;
+  std::ostream& progress = as_json ? std::cerr : std::cout;
+
+  std::optional<fs::path> cfg_file;
+  if (r.count("config")) cfg_file = r["config"].as<std::string>();
+  run::config cfg = lua::load_config(*sb, cfg_file);
+  std::optional<run::resolved_target> source;
+  if (!r.count("sandbox")) {
+    source = run::resolve_target(cfg, opt_string(r, "target"), opt_string(r, "dsn"), book.target);
+    if (!source) throw error(error_kind::usage, "rehearse needs a database to clone (--target, --dsn, RUNBOOK_DSN) or --sandbox");
+  } else if (!book.fixture) {
+    throw error(error_kind::usage, "runbook '" + book.name + "' has no fixture to rehearse on; clone a target with --target or --dsn");
+  }
+  db::cluster_options co;
+  co.database = "rehearsal";
+  std::cerr << "starting a sandbox PostgreSQL for the rehearsal…\n";
+  db::cluster copy(co);
+  if (source) {
+    // Clone: pg_dump of the source (custom format) restored into the sandbox.
+    fs::path dump = copy.base_dir() / "clone.dump";
+    shell::process_options dump_opts;
+    dump_opts.argv = {db::pg_bin("pg_dump").string(), "-Fc", "--no-owner", "--no-privileges", "-f", dump.string(),
+                      "-d", without_password(source->dsn)};
+    if (auto pw = db::dsn_password(source->dsn)) dump_opts.env["PGPASSWORD"] = *pw;
+    std::cerr << "cloning " << source->name << " into it…\n";
+    auto d = shell::run(dump_opts);
+    if (!d.ok()) throw error(error_kind::shell, "unable to clone " + source->name + ": pg_dump: " + secrets::redact(d.err));
+    shell::process_options restore;
+    restore.argv = {db::pg_bin("pg_restore").string(), "--no-owner", "--no-privileges", "-d", copy.dsn(), dump.string()};
+    auto rs = shell::run(restore);
+    if (!rs.ok()) throw error(error_kind::shell, "unable to restore the clone: pg_restore: " + rs.err);
+  } else {
+    copy.run_sql_file(*book.fixture, "rehearsal");
+  }
+  run::resolved_target t;
+  t.name = "rehearsal";
+  t.dsn = copy.dsn();
+  t.lock_timeout = cfg.lock_timeout;
+  t.statement_timeout = cfg.statement_timeout;
+  run::target_session session(t);
+  run::reporter out(progress, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
+  run::terminal_confirmer confirm;
+  system_clock clk;
+  fs::path log_path = audit_file(r);
+  audit::log log(log_path, audit::key_from_env());
+  run::executor exec(log, out, clk, confirm);
+  exec.use_target(session);
+  exec.use_config(cfg);
+  // Fingerprints are taken through a context of their own, outside the rehearsed run.
+  run::run_context probe_ctx(log, out, "rehearsal-probe", book, opts.params);
+  probe_ctx.set_target(&session);
+  lua::fingerprint_probe probe(*sb);
+  int before = probe.take(probe_ctx);
+  run::cancel::install_handlers();
+  run::run_outcome forward = exec.run(book, opts);
+  json result = {{"run", forward.run_id}, {"forward", forward.status}, {"before", probe.digest(before)}};
+  std::vector<std::string> diff;
+  bool ok = false;
+  if (r.count("forward-only")) {
+    int after = probe.take(probe_ctx);
+    diff = probe.diff(probe_ctx, before, after);
+    ok = forward.status == run::status::succeeded;
+    progress << "\nwhat the runbook changes on the copy" << (diff.empty() ? ": nothing" : ":") << "\n";
+    result["after"] = probe.digest(after);
+  } else {
+    if (forward.status == run::status::succeeded) {
+      run::run_state state = run::load_run(log_path, forward.run_id);
+      run::run_outcome back = exec.rollback(book, state, opts, std::nullopt);
+      result["rollback"] = back.status;
+    } else {
+      result["rollback"] = forward.rolled_back ? "ran after the failure" : "did not run";
+    }
+    int after = probe.take(probe_ctx);
+    diff = probe.diff(probe_ctx, before, after);
+    ok = diff.empty() && forward.status != run::status::rollback_failed;
+    progress << "\n"
+             << (diff.empty() ? "REHEARSAL PASSED: the rollback restored the database exactly"
+                              : "REHEARSAL FAILED: after the rollback the database differs from the original:")
+             << "\n";
+    result["after"] = probe.digest(after);
+    result["restored"] = diff.empty();
+  }
+  for (const auto& line : diff) progress << "  - " << line << "\n";
+  result["diff"] = diff;
+  log.append(forward.run_id, "rehearsal", {{"runbook", book.name},
+                                {"forward_only", r.count("forward-only") > 0}, {"diff", diff},
+                                {"restored", r.count("forward-only") ? json(nullptr) : json(diff.empty())}});
+  if (as_json) std::cout << result.dump() << "\n";
+  return ok ? exit_codes::ok : exit_codes::failed;
+}
+
 // ---- history / log / audit -------------------------------------------------------------
 
 int cmd_history(std::vector<std::string> args) {
@@ -653,11 +789,12 @@ int dispatch(int argc, char** argv) {
     if (cmd == "run") return cmd_run(std::move(args));
     if (cmd == "resume") return continue_run("resume", std::move(args));
     if (cmd == "rollback") return continue_run("rollback", std::move(args));
+    if (cmd == "rehearse") return cmd_rehearse(std::move(args));
     if (cmd == "history") return cmd_history(std::move(args));
     if (cmd == "log") return cmd_log(std::move(args));
     if (cmd == "audit") return cmd_audit(std::move(args));
     throw error(error_kind::usage, "unknown command '" + cmd + "'" +
-                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "history", "log", "audit"}) +
+                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "rehearse", "history", "log", "audit"}) +
                                        "; see 'runbook --help'");
   } catch (const error& e) {
     std::cerr << "runbook: " << secrets::redact(e.what()) << "\n";

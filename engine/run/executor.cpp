@@ -169,6 +169,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
                             {"version", RUNBOOK_VERSION},
                             {"steps", book.step_count()},
                             {"lock", book.lock},
+                            {"rehearsal", opts.rehearsal},
                             {"yes", opts.yes}});
   } else {
     ctx.audit("run.resume", {{"operator", operator_identity()},

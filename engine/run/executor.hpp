@@ -34,6 +34,7 @@ struct run_options {
   std::string reason;            ///< --reason, recorded in run.start
   bool force = false;            ///< resume although the runbook file changed
   bool no_rollback = false;      ///< on cancel, stop without running the rollback path
+  bool rehearsal = false;        ///< a `runbook rehearse` run, on a copy (marked in run.start)
 };
 
 struct run_outcome {

@@ -6,6 +6,15 @@ local function log_step(ctx, status, records, message)
                 VALUES ($1, $2, $3, $4)]], ctx.step, status, message or db.null, records or db.null)
 end
 
+-- A rollback handler's half of log_step: drop this step's log rows, and rewind the log's id
+-- sequence so that a rehearsal finds the database exactly as it was.
+local function unlog_step(ctx)
+  ctx.db:exec("DELETE FROM migration_log WHERE step_name = $1", ctx.step)
+  ctx.db:exec([[SELECT CASE WHEN max(id) IS NULL THEN setval(pg_get_serial_sequence('migration_log', 'id'), 1, false)
+                             ELSE setval(pg_get_serial_sequence('migration_log', 'id'), max(id)) END
+                FROM migration_log]])
+end
+
 local function count(ctx, sql, ...)
   return ctx.db:scalar(sql, ...)
 end
@@ -81,6 +90,9 @@ runbook "migration.centralized" {
       end,
       rollback = function(ctx)
         ctx.db:exec("DELETE FROM users WHERE platform_metadata->>'migrated_from_reactions' = 'true'")
+        ctx.db:exec([[SELECT CASE WHEN max(id) IS NULL THEN setval(pg_get_serial_sequence('users', 'id'), 1, false)
+                                   ELSE setval(pg_get_serial_sequence('users', 'id'), max(id)) END FROM users]])
+        unlog_step(ctx)
       end,
     },
     step "conversation owners" {
@@ -98,7 +110,10 @@ runbook "migration.centralized" {
                                       LEFT JOIN users u ON c.user_id = u.id WHERE u.id IS NULL]])
         check(orphans == 0, "found %d conversations without valid users", orphans)
       end,
-      rollback = function(ctx) ctx.db:exec("UPDATE conversations SET user_id = NULL") end,
+      rollback = function(ctx)
+        ctx.db:exec("UPDATE conversations SET user_id = NULL")
+        unlog_step(ctx)
+      end,
     },
     step "user queries" {
       run = function(ctx)
@@ -110,7 +125,10 @@ runbook "migration.centralized" {
         log_step(ctx, "SUCCESS", n, "Migrated user queries")
         return { queries = n }
       end,
-      rollback = function(ctx) ctx.db:exec("DELETE FROM user_queries") end,
+      rollback = function(ctx)
+        ctx.db:exec("DELETE FROM user_queries")
+        unlog_step(ctx)
+      end,
     },
     step "bot responses" {
       run = function(ctx)
@@ -128,7 +146,10 @@ runbook "migration.centralized" {
           ctx.log(string.format("WARN query/response balance: %d queries, %d responses", q, r))
         end
       end,
-      rollback = function(ctx) ctx.db:exec("DELETE FROM bot_responses") end,
+      rollback = function(ctx)
+        ctx.db:exec("DELETE FROM bot_responses")
+        unlog_step(ctx)
+      end,
     },
   },
 

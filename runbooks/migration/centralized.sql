@@ -54,6 +54,12 @@ CREATE TABLE bot_responses (
     created_at      TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
+-- The migration log of seed 000 (the runbook creates it when it is missing).
+CREATE TABLE migration_log (
+    id SERIAL PRIMARY KEY, step_name TEXT NOT NULL, status TEXT NOT NULL, message TEXT,
+    records_affected INTEGER, created_at TIMESTAMPTZ DEFAULT now()
+);
+
 -- A little history to migrate.
 INSERT INTO conversations (slack_channel, slack_thread_ts)
 SELECT 'C0' || (g % 4), '1700000000.' || g FROM generate_series(1, 12) g;

@@ -5,10 +5,6 @@
 -- signed up on the web afterwards and must survive the partial rollback.
 \ir centralized.sql
 
-CREATE TABLE migration_log (
-    id SERIAL PRIMARY KEY, step_name TEXT NOT NULL, status TEXT NOT NULL, message TEXT,
-    records_affected INTEGER, created_at TIMESTAMPTZ DEFAULT now());
-
 INSERT INTO users (platform, platform_user_id, username, display_name, platform_metadata)
 SELECT DISTINCT 'slack'::platform_type, u, u, u, jsonb_build_object('migrated_from_reactions', true)
 FROM (SELECT slack_user_id AS u FROM message_reactions UNION SELECT slack_user_id FROM messages) s
