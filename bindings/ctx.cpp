@@ -46,6 +46,10 @@ void push_ctx(lua_State* L, const run::step_call& call) {
   set_string(L, "step", call.step.name);
   lua_pushinteger(L, call.attempt);
   lua_setfield(L, -2, "attempt");
+  // True in a step declared with `confirm` (it only runs once confirmed): stdlib functions that
+  // destroy data (backup.restore) insist on it.
+  lua_pushboolean(L, call.step.confirm.has_value());
+  lua_setfield(L, -2, "confirmed");
   if (call.ctx) {
     set_string(L, "run", call.ctx->run_id());
     push_json(L, call.ctx->params());

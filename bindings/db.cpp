@@ -12,7 +12,11 @@
 #include "bindings/convert.hpp"
 #include "bindings/error.hpp"
 #include "bindings/sandbox.hpp"
+#include <libpq-fe.h>
+
 #include "engine/db/advisory_lock.hpp"
+#include "engine/db/cluster.hpp"
+#include "engine/util/secrets.hpp"
 #include "engine/run/context.hpp"
 
 namespace rb::lua {
@@ -26,8 +30,15 @@ constexpr const char* k_open_cursors = "rb.db.cursors";
 /// A connection as Lua holds it: the run's target (owned == null) or one of db.connect().
 struct lua_db {
   std::unique_ptr<db::connection> owned;
+  std::string dsn;  ///< of an owned connection (for tool_env)
   bool closed = false;
 };
+
+/// A throwaway PostgreSQL made by db.sandbox() (backup.verify restores into one).
+struct lua_cluster {
+  std::unique_ptr<db::cluster> cluster;
+};
+constexpr const char* k_cluster_meta = "rb.db.sandbox";
 
 /// A rows() iterator: a server-side cursor fetched in batches.
 struct lua_rows {
@@ -414,6 +425,32 @@ int l_db_fingerprint(lua_State* L) {
   return 1;
 }
 
+/// db:tool_env(): the connection as libpq environment variables (PGHOST, PGPORT, PGDATABASE,
+/// PGUSER, PGPASSWORD, PGSSLMODE ...) for pg_dump and friends: the password never goes in argv.
+int l_db_tool_env(lua_State* L) {
+  lua_db* h = check_db(L, 1);
+  run::run_context& ctx = current(L, "db:tool_env");
+  std::string dsn;
+  if (h->owned) dsn = h->dsn;
+  else if (ctx.target()) dsn = ctx.target()->target().dsn;
+  else raise_usage(L, error_kind::usage, "this run has no database target");
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  if (!opts) {
+    std::string msg = err ? err : "unparsable DSN";
+    PQfreemem(err);
+    raise_usage(L, error_kind::usage, "db:tool_env: " + secrets::redact(msg));
+  }
+  lua_newtable(L);
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (!o->val || !*o->val || !o->envvar) continue;
+    lua_pushstring(L, o->val);
+    lua_setfield(L, -2, o->envvar);
+  }
+  PQconninfoFree(opts);
+  return 1;
+}
+
 int l_db_close(lua_State* L) {
   lua_db* h = check_db(L, 1);
   if (!h->owned) raise_usage(L, error_kind::usage, "ctx.db belongs to the run and closes with it");
@@ -524,9 +561,11 @@ int l_db_rows(lua_State* L) {
 int l_db_connect(lua_State* L) {
   run::run_context& ctx = current(L, "db.connect");
   std::unique_ptr<db::connection> conn;
+  std::string dsn_used;
   if (lua_isnoneornil(L, 1)) {
     if (!ctx.target()) raise_usage(L, error_kind::usage, "this run has no database target");
     conn = ctx.target()->open_another("db.connect");
+    dsn_used = ctx.target()->target().dsn;
   } else {
     std::string arg = luaL_checkstring(L, 1);
     std::optional<run::resolved_target> t;
@@ -537,6 +576,7 @@ int l_db_connect(lua_State* L) {
                : run::resolve_target(cfg, arg, std::nullopt, std::nullopt);
     db::connection_options o;
     o.dsn = t->dsn;
+    dsn_used = t->dsn;
     o.name = is_dsn ? "db.connect" : "target '" + t->name + "'";
     conn = std::make_unique<db::connection>(o);
     conn->set_statement_timeout(t->statement_timeout);
@@ -548,6 +588,7 @@ int l_db_connect(lua_State* L) {
   }
   auto* h = static_cast<lua_db*>(lua_newuserdata(L, sizeof(lua_db)));
   new (h) lua_db();
+  h->dsn = dsn_used;
   h->owned = std::move(conn);
   luaL_getmetatable(L, k_db_meta);
   lua_setmetatable(L, -2);
@@ -583,6 +624,48 @@ int l_db_array(lua_State* L) {
   }
   out += '}';
   lua_pushlstring(L, out.data(), out.size());
+  return 1;
+}
+
+/// db.sandbox(): starts a throwaway PostgreSQL; returns an object with :dsn() and :close()
+/// (also closed when collected). For checking backups by restoring them.
+int l_db_sandbox(lua_State* L) {
+  current(L, "db.sandbox");
+  db::cluster_options o;
+  o.database = "sandbox";
+  auto c = std::make_unique<db::cluster>(o);
+  auto* u = static_cast<lua_cluster*>(lua_newuserdata(L, sizeof(lua_cluster)));
+  new (u) lua_cluster();
+  u->cluster = std::move(c);
+  luaL_getmetatable(L, k_cluster_meta);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+int l_sandbox_dsn(lua_State* L) {
+  auto* u = static_cast<lua_cluster*>(luaL_checkudata(L, 1, k_cluster_meta));
+  if (!u->cluster) raise_usage(L, error_kind::usage, "this sandbox was closed");
+  lua_pushstring(L, u->cluster->dsn().c_str());
+  return 1;
+}
+
+int l_sandbox_close(lua_State* L) {
+  auto* u = static_cast<lua_cluster*>(luaL_checkudata(L, 1, k_cluster_meta));
+  u->cluster.reset();
+  return 0;
+}
+
+int l_sandbox_gc(lua_State* L) {
+  auto* u = static_cast<lua_cluster*>(lua_touserdata(L, 1));
+  u->~lua_cluster();
+  return 0;
+}
+
+/// db.pg_bin("pg_dump"): the PostgreSQL 15 client program's path ($RUNBOOK_PG_BIN or the
+/// Debian location), so backups never pick another version's tool.
+int l_db_pg_bin(lua_State* L) {
+  std::string tool = luaL_checkstring(L, 1);
+  lua_pushstring(L, db::pg_bin(tool).c_str());
   return 1;
 }
 
@@ -639,6 +722,7 @@ void open_db(sandbox& sb) {
       {"transaction", trampoline<l_db_transaction>}, {"savepoint", trampoline<l_db_savepoint>},
       {"lock", trampoline<l_db_lock>},         {"notices", trampoline<l_db_notices>},
       {"close", trampoline<l_db_close>},       {"fingerprint", trampoline<l_db_fingerprint>},
+      {"tool_env", trampoline<l_db_tool_env>},
       {nullptr, nullptr},
   };
   luaL_register(L, nullptr, methods);
@@ -647,6 +731,19 @@ void open_db(sandbox& sb) {
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, trampoline<l_db_tostring>);
   lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, k_cluster_meta);
+  lua_newtable(L);
+  lua_pushcfunction(L, trampoline<l_sandbox_dsn>);
+  lua_setfield(L, -2, "dsn");
+  lua_pushcfunction(L, trampoline<l_sandbox_close>);
+  lua_setfield(L, -2, "close");
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_sandbox_gc);
+  lua_setfield(L, -2, "__gc");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
@@ -665,6 +762,10 @@ void open_db(sandbox& sb) {
   lua_setfield(L, -2, "connect");
   lua_pushcfunction(L, trampoline<l_db_array>);
   lua_setfield(L, -2, "array");
+  lua_pushcfunction(L, trampoline<l_db_sandbox>);
+  lua_setfield(L, -2, "sandbox");
+  lua_pushcfunction(L, trampoline<l_db_pg_bin>);
+  lua_setfield(L, -2, "pg_bin");
   sb.set_global("db");
 }
 

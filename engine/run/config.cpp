@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "engine/db/connection.hpp"
 #include "engine/error.hpp"
 #include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
@@ -12,6 +13,7 @@ namespace rb::run {
 namespace {
 
 resolved_target from_dsn(const config& cfg, std::string name, std::string dsn) {
+  if (auto pw = db::dsn_password(dsn)) secrets::add(*pw);  // never shown, whatever path it takes
   resolved_target t;
   t.name = std::move(name);
   t.dsn = std::move(dsn);

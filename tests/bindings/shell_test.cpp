@@ -65,11 +65,13 @@ TEST_F(Shell, RunReturnsCodeOutputAndDurationWithoutAShell) {
     ctx.log(code, out, #err, type(secs))
     local c2, o2 = shell.run{ "sh", "-c", "echo $GREETING; exit 3", env = { GREETING = "hi" } }
     ctx.log(c2, o2)
+    local _, o3 = shell.run{ "tr", "a-z", "A-Z", stdin = "fed through stdin", cwd = "/" }
+    ctx.log(o3)
   end } })lua");
   ASSERT_EQ(o.status, "succeeded") << (o.error ? o.error->describe() : "");
-  EXPECT_EQ(logged(), (strings{"0 a b|$HOME;| 0 number", "3 hi\n"}));
+  EXPECT_EQ(logged(), (strings{"0 a b|$HOME;| 0 number", "3 hi\n", "FED THROUGH STDIN"}));
   auto recs = records("shell");
-  ASSERT_EQ(recs.size(), 2u);
+  ASSERT_EQ(recs.size(), 3u);
   EXPECT_EQ(recs[0]["argv"], (json{"printf", "%s|", "a b", "$HOME;"}));
   EXPECT_EQ(recs[0]["shell"], false);
   EXPECT_EQ(recs[1]["exit_code"], 3);

@@ -1,0 +1,106 @@
+-- Backups before a migration (seed 000): pg_dump in custom format, checked by restoring it into
+-- a throwaway PostgreSQL, and restored when it must be.
+--
+--   local backup = require "backup"
+--   step "backup" { run = function(ctx)
+--     local b = backup.dump(ctx, { dir = ctx.params.backup_dir, name = "before_migration",
+--                                  tables = { "messages", "conversations" }, data_only = false })
+--     backup.verify(ctx, b)            -- pg_restore --list, then a restore with row counts compared
+--     return b                          -- { file, sha256, size, counts }
+--   end }
+--   step "restore" { confirm = "Replaces the database with the backup",
+--                    run = function(ctx) backup.restore(ctx, { file = "/var/backups/x.dump" }) end }
+--
+-- The connection goes to pg_dump / pg_restore as PG* environment variables (ctx.db:tool_env()),
+-- so a password never appears in argv; every command is a `shell` audit record.
+local backup = {}
+
+local function tool(name) return db.pg_bin(name) end
+
+--- Row counts of the tables (all user tables when `tables` is nil), keyed by quoted name.
+local function row_counts(conn, tables)
+  local counts = {}
+  local names = {}
+  if tables then
+    for _, t in ipairs(tables) do
+      names[#names + 1] = conn:scalar("SELECT $1::regclass::text", t)
+    end
+  else
+    for _, row in ipairs(conn:query([[SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables
+                                      ORDER BY 1]])) do
+      names[#names + 1] = row.t
+    end
+  end
+  for _, t in ipairs(names) do
+    counts[t] = conn:scalar("SELECT count(*) FROM " .. t)  -- names quoted by the server above
+  end
+  return counts
+end
+
+--- pg_dump -Fc of ctx.db (or opts.db) into opts.dir, with a timestamped name. Returns
+--- { file, sha256, size, counts, tables, data_only } and writes an audit note.
+function backup.dump(ctx, opts)
+  opts = opts or {}
+  local conn = opts.db or ctx.db
+  check(type(opts.dir) == "string" and opts.dir ~= "", "backup.dump needs dir = \"/path/for/backups\"")
+  local file = opts.dir .. "/" .. (opts.name or "backup") .. "_" .. os.date("!%Y%m%dT%H%M%SZ") .. ".dump"
+  shell.run { "mkdir", "-p", opts.dir, check = true }
+  local argv = { tool("pg_dump"), "-Fc", "--no-owner", "-f", file }
+  for _, t in ipairs(opts.tables or {}) do argv[#argv + 1] = "--table=" .. t end
+  if opts.data_only then argv[#argv + 1] = "--data-only" end
+  argv.env = conn:tool_env()
+  argv.check = true
+  argv.timeout = opts.timeout or "1h"
+  shell.run(argv)
+  local _, sum = shell.run { "sha256sum", file, check = true }
+  local _, size = shell.run { "stat", "-c", "%s", file, check = true }
+  local result = {
+    file = file, sha256 = sum:match("^(%x+)"), size = tonumber(size),
+    counts = row_counts(conn, opts.tables), tables = opts.tables, data_only = opts.data_only or false,
+  }
+  audit.note("backup taken", { file = file, sha256 = result.sha256, size = result.size, tables = opts.tables })
+  return result
+end
+
+--- Checks a backup: pg_restore --list must read it, and a restore into a throwaway PostgreSQL
+--- must give the row counts recorded when it was taken. Raises a check failure otherwise.
+function backup.verify(ctx, b)
+  if type(b) == "string" then b = { file = b } end
+  check(type(b) == "table" and b.file, "backup.verify needs the result of backup.dump or a file name")
+  local _, listing = shell.run { tool("pg_restore"), "--list", b.file, check = true }
+  local entries = select(2, listing:gsub("TABLE DATA", ""))
+  local scratch = db.sandbox()
+  local copy = db.connect(scratch:dsn())
+  local env = copy:tool_env()
+  if b.data_only then
+    -- A data-only dump needs the tables first: take their definitions from the source.
+    local _, schema = shell.run { tool("pg_dump"), "--schema-only", "--no-owner", env = ctx.db:tool_env(), check = true }
+    copy:script(schema)
+  end
+  shell.run { tool("pg_restore"), "--no-owner", "--no-privileges", "-d", env.PGDATABASE, b.file, env = env, check = true }
+  local bad = {}
+  for t, n in pairs(b.counts or {}) do
+    local got = copy:scalar("SELECT count(*) FROM " .. t)
+    if got ~= n then bad[#bad + 1] = string.format("%s: %d rows in the backup, %d expected", t, got, n) end
+  end
+  copy:close()
+  scratch:close()
+  table.sort(bad)
+  check(#bad == 0, "backup %s does not restore what was dumped: %s", b.file, table.concat(bad, "; "))
+  audit.note("backup verified", { file = b.file, table_data_entries = entries })
+  return { ok = true, table_data_entries = entries }
+end
+
+--- Restores a backup over ctx.db (pg_restore --clean --if-exists). Destroys the current data:
+--- only from a step declared with `confirm = "..."`.
+function backup.restore(ctx, opts)
+  check(ctx.confirmed, "backup.restore replaces data: call it from a step with confirm = \"...\"")
+  check(type(opts) == "table" and type(opts.file) == "string", "backup.restore needs file = \"...\"")
+  local conn = opts.db or ctx.db
+  local env = conn:tool_env()
+  shell.run { tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges", "-d",
+              env.PGDATABASE, opts.file, env = env, check = true, timeout = opts.timeout or "1h" }
+  audit.note("backup restored", { file = opts.file })
+end
+
+return backup
