@@ -2,6 +2,8 @@
 -- a throwaway PostgreSQL, and restored when it must be.
 --
 --   local backup = require "backup"
+--   -- dump options: dir (required), name, tables, data_only, and target (a target name or a
+--   -- DSN, through db.connect) or db (a connection); by default the run's own database
 --   step "backup" { run = function(ctx)
 --     local b = backup.dump(ctx, { dir = ctx.params.backup_dir, name = "before_migration",
 --                                  tables = { "messages", "conversations" }, data_only = false })
@@ -16,6 +18,14 @@
 local backup = {}
 
 local function tool(name) return db.pg_bin(name) end
+
+--- The connection a backup function works on: opts.db, else opts.target (a configured target's
+--- name or a DSN, through db.connect), else the run's own ctx.db.
+local function connection(ctx, opts)
+  if opts.db then return opts.db end
+  if opts.target then return db.connect(opts.target) end
+  return ctx.db
+end
 
 --- Row counts of the tables (all user tables when `tables` is nil), keyed by quoted name.
 local function row_counts(conn, tables)
@@ -41,7 +51,7 @@ end
 --- { file, sha256, size, counts, tables, data_only } and writes an audit note.
 function backup.dump(ctx, opts)
   opts = opts or {}
-  local conn = opts.db or ctx.db
+  local conn = connection(ctx, opts)
   check(type(opts.dir) == "string" and opts.dir ~= "", "backup.dump needs dir = \"/path/for/backups\"")
   local file = opts.dir .. "/" .. (opts.name or "backup") .. "_" .. os.date("!%Y%m%dT%H%M%SZ") .. ".dump"
   shell.run { "mkdir", "-p", opts.dir, check = true }
@@ -96,7 +106,7 @@ end
 function backup.restore(ctx, opts)
   check(ctx.confirmed, "backup.restore replaces data: call it from a step with confirm = \"...\"")
   check(type(opts) == "table" and type(opts.file) == "string", "backup.restore needs file = \"...\"")
-  local conn = opts.db or ctx.db
+  local conn = connection(ctx, opts)
   local env = conn:tool_env()
   shell.run { tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges", "-d",
               env.PGDATABASE, opts.file, env = env, check = true, timeout = opts.timeout or "1h" }

@@ -74,9 +74,9 @@ TEST_F(Backup, DumpVerifyAndRestoreRoundTrip) {
 TEST_F(Backup, VerifyRefusesABackupThatDoesNotRestoreWhatWasCounted) {
   dir.write("runbooks/ops/check.lua", R"lua(local backup = require "backup"
   runbook "ops.check" {
-    params = { dir = { type = "string" } },
+    params = { dir = { type = "string" }, dsn = { type = "string" } },
     step "s" { run = function(ctx)
-      local b = backup.dump(ctx, { dir = ctx.params.dir, tables = { "messages" } })
+      local b = backup.dump(ctx, { dir = ctx.params.dir, tables = { "messages" }, target = ctx.params.dsn })
       b.counts["public.messages"] = 999  -- as if rows were lost between counting and dumping
       local ok, e = pcall(backup.verify, ctx, b)
       ctx.log(tostring(ok), e.message)
@@ -85,7 +85,7 @@ TEST_F(Backup, VerifyRefusesABackupThatDoesNotRestoreWhatWasCounted) {
     end },
   })lua");
   std::string backups = (dir.path() / "backups").string();
-  auto r = cli.run({"run", "ops.check", "--param", "dir=" + backups}, env);
+  auto r = cli.run({"run", "ops.check", "--param", "dir=" + backups, "--param", "dsn=" + dsn}, env);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   auto logs = cli.events("log");
   ASSERT_EQ(logs.size(), 2u);
