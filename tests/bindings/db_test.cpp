@@ -11,6 +11,7 @@
 #include "engine/db/connection.hpp"
 #include "engine/run/executor.hpp"
 #include "tests/support/pg_fixture.hpp"
+#include "tests/support/runbook_test.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -19,31 +20,9 @@ using namespace rb;
 using nlohmann::json;
 using strings = std::vector<std::string>;
 
-class no_confirm final : public run::confirmer {
- public:
-  bool interactive() const override { return false; }
-  bool ask(const std::string&) override { return false; }
-};
-
-class instant_clock final : public clock {
- public:
-  std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
-  void sleep_for(std::chrono::milliseconds) override {}
-};
-
 /// A fresh database, a runbook loaded from source, and a run against that database.
-class Db : public ::testing::Test {
+class Db : public rb::testing::RunbookTest {
  protected:
-  rb::testing::temp_dir dir{"rb-db"};
-  std::string dsn;
-  std::unique_ptr<lua::sandbox> sb;
-  run::runbook_def book;
-  std::unique_ptr<audit::log> log;
-  std::ostringstream output;
-  run::reporter out{output, run::reporter_options{}};
-  instant_clock clk;
-  no_confirm confirm;
-
   void SetUp() override { dsn = rb::testing::fresh_database("db_test"); }
 
   /// Plain SQL on the test database, outside any run (several statements: no result).
@@ -54,42 +33,6 @@ class Db : public ::testing::Test {
       return {};
     }
     return c.exec(text, params);
-  }
-
-  run::run_outcome run(const std::string& source, json params = json::object(), std::size_t memory = std::size_t{256} << 20) {
-    auto file = dir.write("runbooks/t.lua", source);
-    book = {};  // its steps hold references into the old sandbox: drop them first
-    lua::sandbox_options o;
-    o.memory_limit = memory;
-    o.module_path.push_back(lua::stdlib_dir());
-    sb = std::make_unique<lua::sandbox>(o);
-    lua::open_all(*sb);
-    book = lua::load_runbook(*sb, file, "t");
-    log = std::make_unique<audit::log>(dir.path() / "audit.jsonl");
-    run::resolved_target t;
-    t.name = "test";
-    t.dsn = dsn;
-    t.lock_timeout = std::chrono::seconds(5);
-    run::target_session session(t);
-    run::executor exec(*log, out, clk, confirm);
-    exec.use_target(session);
-    run::run_options opts;
-    opts.params = params;
-    opts.yes = true;
-    return exec.run(book, opts);
-  }
-
-  std::vector<json> records(const std::string& event) {
-    std::vector<json> r;
-    audit::for_each_record(log->path(), [&](const json& rec) {
-      if (rec["event"] == event) r.push_back(rec);
-    });
-    return r;
-  }
-  strings logged() {
-    strings m;
-    for (auto& r : records("log")) m.push_back(r["message"]);
-    return m;
   }
 };
 

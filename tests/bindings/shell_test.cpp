@@ -10,6 +10,7 @@
 #include "bindings/open_all.hpp"
 #include "engine/run/executor.hpp"
 #include "engine/util/secrets.hpp"
+#include "tests/support/runbook_test.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -18,46 +19,8 @@ using namespace rb;
 using nlohmann::json;
 using strings = std::vector<std::string>;
 
-class no_confirm final : public run::confirmer {
- public:
-  bool interactive() const override { return false; }
-  bool ask(const std::string&) override { return false; }
-};
-
-class Shell : public ::testing::Test {
- protected:
-  rb::testing::temp_dir dir{"rb-shell"};
-  std::unique_ptr<lua::sandbox> sb;
-  run::runbook_def book;
-  std::unique_ptr<audit::log> log;
-  std::ostringstream output;
-  run::reporter out{output, run::reporter_options{}};
-  system_clock clk;
-  no_confirm confirm;
-
-  run::run_outcome run(const std::string& source) {
-    auto file = dir.write("runbooks/t.lua", source);
-    book = {};
-    sb = std::make_unique<lua::sandbox>();
-    lua::open_all(*sb);
-    book = lua::load_runbook(*sb, file, "t");
-    log = std::make_unique<audit::log>(dir.path() / "audit.jsonl");
-    run::executor exec(*log, out, clk, confirm);
-    return exec.run(book, {});
-  }
-  std::vector<json> records(const std::string& event) {
-    std::vector<json> r;
-    audit::for_each_record(log->path(), [&](const json& rec) {
-      if (rec["event"] == event) r.push_back(rec);
-    });
-    return r;
-  }
-  strings logged() {
-    strings m;
-    for (auto& r : records("log")) m.push_back(r["message"]);
-    return m;
-  }
-};
+/// Runbooks without a database (tests/support/runbook_test.hpp).
+class Shell : public rb::testing::RunbookTest {};
 
 TEST_F(Shell, RunReturnsCodeOutputAndDurationWithoutAShell) {
   auto o = run(R"lua(runbook "t" { step "s" { run = function(ctx)
