@@ -6,13 +6,18 @@ local function log_step(ctx, status, records, message)
                 VALUES ($1, $2, $3, $4)]], ctx.step, status, message or db.null, records or db.null)
 end
 
--- A rollback handler's half of log_step: drop this step's log rows, and rewind the log's id
--- sequence so that a rehearsal finds the database exactly as it was.
+-- After rows were deleted: set the table's id sequence back to its highest id (or unused when
+-- the table is empty), so that a rehearsal finds the database exactly as it was.
+local function rewind_ids(ctx, tbl)  -- tbl is one of our table names, never input
+  ctx.db:exec(string.format([[SELECT CASE WHEN max(id) IS NULL THEN setval(pg_get_serial_sequence('%s', 'id'), 1, false)
+                                          ELSE setval(pg_get_serial_sequence('%s', 'id'), max(id)) END
+                              FROM %s]], tbl, tbl, tbl))
+end
+
+-- A rollback handler's half of log_step: drop this step's log rows and rewind the log's ids.
 local function unlog_step(ctx)
   ctx.db:exec("DELETE FROM migration_log WHERE step_name = $1", ctx.step)
-  ctx.db:exec([[SELECT CASE WHEN max(id) IS NULL THEN setval(pg_get_serial_sequence('migration_log', 'id'), 1, false)
-                             ELSE setval(pg_get_serial_sequence('migration_log', 'id'), max(id)) END
-                FROM migration_log]])
+  rewind_ids(ctx, "migration_log")
 end
 
 local function count(ctx, sql, ...)
@@ -90,8 +95,7 @@ runbook "migration.centralized" {
       end,
       rollback = function(ctx)
         ctx.db:exec("DELETE FROM users WHERE platform_metadata->>'migrated_from_reactions' = 'true'")
-        ctx.db:exec([[SELECT CASE WHEN max(id) IS NULL THEN setval(pg_get_serial_sequence('users', 'id'), 1, false)
-                                   ELSE setval(pg_get_serial_sequence('users', 'id'), max(id)) END FROM users]])
+        rewind_ids(ctx, "users")
         unlog_step(ctx)
       end,
     },

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/db_helpers.hpp"
 #include "tests/support/pg_fixture.hpp"
 
 namespace {
@@ -23,16 +24,8 @@ using rb::db::run_lock;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::unique_ptr<connection> connect(const std::string& dsn, const std::string& name) {
-  rb::db::connection_options o;
-  o.dsn = dsn;
-  o.name = name;
-  return std::make_unique<connection>(o);
-}
-
-std::string scalar(connection& c, const std::string& sql, const std::vector<rb::db::param>& params = {}) {
-  return c.exec(sql, params).rows.at(0).at(0).text;
-}
+using rb::testing::connect;
+using rb::testing::scalar;
 
 std::string host_name() {
   char buf[256] = {};

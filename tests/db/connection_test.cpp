@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/db/sqlstate.hpp"
+#include "tests/support/db_helpers.hpp"
 #include "tests/support/pg_fixture.hpp"
 
 namespace {
@@ -26,52 +27,11 @@ using rb::db::sql_failure;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::unique_ptr<connection> connect(const std::string& dsn, const std::string& name = "test database") {
-  rb::db::connection_options o;
-  o.dsn = dsn;
-  o.name = name;
-  return std::make_unique<connection>(o);
-}
-
-std::string scalar(connection& c, const std::string& sql, const std::vector<param>& params = {}) {
-  auto r = c.exec(sql, params);
-  return r.rows.at(0).at(0).text;
-}
-
-/// Runs `f`, which must throw sql_failure, and returns what it threw.
-template <class F>
-sql_failure failure_of(F&& f) {
-  try {
-    f();
-  } catch (const sql_failure& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected rb::db::sql_failure";
-  return sql_failure(error_kind::internal, "(nothing thrown)", "", "", "", "");
-}
-
-/// Waits until backend `pid` is running `query` (so a cancel or kill lands inside it).
-void wait_until_running(connection& admin, int pid, const std::string& query) {
-  for (int i = 0; i < 500; ++i) {
-    if (scalar(admin, "select count(*) from pg_stat_activity where pid = $1 and state = 'active' and query = $2",
-               {std::to_string(pid), query}) == "1")
-      return;
-    std::this_thread::sleep_for(10ms);
-  }
-  ADD_FAILURE() << "backend " << pid << " never ran " << query;
-}
-
-/// Waits until backend `pid` has left pg_stat_activity (pg_terminate_backend does not wait).
-void wait_until_gone(connection& admin, int pid) {
-  for (int i = 0; i < 500; ++i) {
-    if (scalar(admin, "select count(*) from pg_stat_activity where pid = $1", {std::to_string(pid)}) == "0") {
-      std::this_thread::sleep_for(20ms);  // and its goodbye has reached the client's socket
-      return;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  FAIL() << "backend " << pid << " did not exit";
-}
+using rb::testing::connect;
+using rb::testing::failure_of;
+using rb::testing::scalar;
+using rb::testing::wait_until_gone;
+using rb::testing::wait_until_running;
 
 class Connection : public ::testing::Test {
  protected:

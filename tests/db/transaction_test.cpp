@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/db/savepoint.hpp"
+#include "tests/support/db_helpers.hpp"
 #include "tests/support/pg_fixture.hpp"
 
 namespace {
@@ -25,38 +26,10 @@ using rb::db::sql_failure;
 using rb::db::transaction;
 using ::testing::HasSubstr;
 
-std::unique_ptr<connection> connect(const std::string& dsn, const std::string& name = "test database") {
-  rb::db::connection_options o;
-  o.dsn = dsn;
-  o.name = name;
-  return std::make_unique<connection>(o);
-}
-
-std::string scalar(connection& c, const std::string& sql, const std::vector<param>& params = {}) {
-  return c.exec(sql, params).rows.at(0).at(0).text;
-}
-
-template <class F>
-sql_failure failure_of(F&& f) {
-  try {
-    f();
-  } catch (const sql_failure& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected rb::db::sql_failure";
-  return sql_failure(error_kind::internal, "(nothing thrown)", "", "", "", "");
-}
-
-void wait_until_gone(connection& admin, int pid) {
-  for (int i = 0; i < 500; ++i) {
-    if (scalar(admin, "select count(*) from pg_stat_activity where pid = $1", {std::to_string(pid)}) == "0") {
-      std::this_thread::sleep_for(20ms);
-      return;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  FAIL() << "backend " << pid << " did not exit";
-}
+using rb::testing::connect;
+using rb::testing::failure_of;
+using rb::testing::scalar;
+using rb::testing::wait_until_gone;
 
 class Transaction : public ::testing::Test {
  protected:
