@@ -1,6 +1,8 @@
 // Finding runbooks on the search path.
 #include "engine/run/catalog.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <set>
@@ -18,6 +20,14 @@ std::vector<fs::path> search_path() {
   if (const char* p = std::getenv("RUNBOOK_PATH"); p && *p) {
     for (const auto& d : split(p, ':'))
       if (!d.empty() && fs::is_directory(d, ec)) dirs.emplace_back(d);
+  }
+  // An installed binary (PREFIX/bin/runbook) also finds the runbooks shipped with it, last.
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) {
+    fs::path shipped = fs::path(std::string(buf, static_cast<std::size_t>(n))).parent_path() / ".." / "share" /
+                       "runbook" / "runbooks";
+    if (fs::is_directory(shipped, ec)) dirs.push_back(shipped.lexically_normal());
   }
   return dirs;
 }
