@@ -11,6 +11,7 @@
 #include "engine/run/params.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/hash.hpp"
+#include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
 
 namespace rb::lua {
@@ -278,7 +279,8 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
   sb.load_file(file);
   if (auto err = sb.call(0, 0, std::chrono::steady_clock::now() + std::chrono::seconds(10), "loading " + file.string())) {
     std::string where = err->source.empty() ? file.string() : err->source + (err->line ? ":" + std::to_string(err->line) : "");
-    throw error(error_kind::bad_runbook, full_paths(where + ": " + err->message, file.string()));
+    // The file's top level may have read a secret and put it in its error.
+    throw error(error_kind::bad_runbook, secrets::redact(full_paths(where + ": " + err->message, file.string())));
   }
   push_runbook_declarations(L);
   std::size_t n = lua_objlen(L, -1);

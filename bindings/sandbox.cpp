@@ -10,6 +10,7 @@
 #include "bindings/error.hpp"
 #include "engine/run/cancel.hpp"
 #include "engine/run/context.hpp"
+#include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
 
 namespace rb::lua {
@@ -71,7 +72,7 @@ int l_print_impl(lua_State* L) {
   std::string line = join_args_tostring(L);
   sandbox& sb = sandbox::from(L);
   if (sb.current_run()) sb.current_run()->log(line);
-  else std::cerr << line << "\n";
+  else std::cerr << secrets::redact(line) << "\n";  // load-time code: no run to audit it
   return 0;
 }
 

@@ -3,7 +3,7 @@
 // group (killed whole, grandchildren too, on timeout or at the step's deadline), and returns
 // code, stdout, stderr, duration (seconds). shell.sh("script", {...}) goes through /bin/sh -c,
 // and its audit record says so. Every run is a `shell` audit record: argv, exit code, duration,
-// output tails — with secrets redacted.
+// output tails — with secrets redacted (before a tail is cut, so no end of one survives).
 #include "bindings/shell.hpp"
 
 #include "bindings/convert.hpp"
@@ -19,8 +19,6 @@ namespace rb::lua {
 namespace {
 
 constexpr std::size_t k_audit_tail = 2048;  ///< bytes of each stream kept in the audit record
-
-std::string tail(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
 
 /// Reads the option fields of the table at idx into `o` (argv is read by the caller).
 void read_options(lua_State* L, int idx, shell::process_options& o, bool& check) {
@@ -75,8 +73,9 @@ int run_process(lua_State* L, shell::process_options o, bool check, bool via_she
   json env = json::object();
   for (const auto& [k, v] : o.env) env[k] = secrets::redact(v);
   json f = {{"argv", argv},           {"shell", via_shell},      {"exit_code", r.exit_code},
-            {"duration_ms", r.duration.count()}, {"stdout_tail", secrets::redact(tail(r.out, k_audit_tail))},
-            {"stderr_tail", secrets::redact(tail(r.err, k_audit_tail))}, {"stdout_bytes", r.out_total},
+            {"duration_ms", r.duration.count()},
+            {"stdout_tail", secrets::redact_tail(r.out, k_audit_tail, r.out_total > r.out.size())},
+            {"stderr_tail", secrets::redact_tail(r.err, k_audit_tail, r.err_total > r.err.size())}, {"stdout_bytes", r.out_total},
             {"stderr_bytes", r.err_total}};
   if (!env.empty()) f["env"] = env;
   if (r.term_signal) f["signal"] = r.term_signal;
@@ -107,7 +106,7 @@ int run_process(lua_State* L, shell::process_options o, bool check, bool via_she
     e.message = "command '" + secrets::redact(shown) + "' " +
                 (r.term_signal ? "was killed by signal " + std::to_string(r.term_signal)
                                : "exited with code " + std::to_string(r.exit_code)) +
-                (r.err.empty() ? "" : ": " + secrets::redact(tail(r.err, 500)));
+                (r.err.empty() ? "" : ": " + secrets::redact_tail(r.err, 500, r.err_total > r.err.size()));
     raise(L, e);
   }
   lua_pushnumber(L, r.exit_code);

@@ -53,6 +53,7 @@ Commands:
   history [NAME]           list past runs and how they ended
   log RUN                  show every audit record of one run
   audit verify [FILE]      check the audit log's hash chain; names the first broken record
+  audit head [FILE]        print the last record's SEQ:HASH, to keep outside (audit verify --head)
 
 Runbooks are found in ./runbooks and in the directories of RUNBOOK_PATH (colon-separated);
 runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
@@ -140,6 +141,13 @@ run::runbook_def load_named(lua::sandbox& sb, const std::vector<fs::path>& dirs,
   return lua::load_runbook(sb, file, name);
 }
 
+/// Every --json output goes through here: secrets are redacted in values and keys (before
+/// JSON escaping, which could otherwise hide one from the redacting stdout).
+void print_json(json value, int indent = -1) {
+  secrets::redact(value);
+  std::cout << value.dump(indent, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
 std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s + "  " : s + std::string(w - s.size(), ' '); }
 
 // ---- list ------------------------------------------------------------------------------
@@ -160,12 +168,12 @@ int cmd_list(std::vector<std::string> args) {
       item["title"] = def.title;
       item["tags"] = def.tags;
     } catch (const error& err) {
-      item["error"] = err.what();
+      item["error"] = secrets::redact(err.what());
     }
     out.push_back(item);
   }
   if (r.count("json")) {
-    std::cout << out.dump(2) << "\n";
+    print_json(out, 2);
     return 0;
   }
   if (entries.empty()) {
@@ -284,7 +292,7 @@ int cmd_show(std::vector<std::string> args) {
   auto dirs = run::search_path();
   auto sb = lua::make_sandbox(lib_dirs(dirs));
   auto book = load_named(*sb, dirs, r["name"].as<std::string>());
-  if (format == "json") std::cout << book_json(book).dump(2) << "\n";
+  if (format == "json") print_json(book_json(book), 2);
   else print_book_text(book);
   return 0;
 }
@@ -331,7 +339,7 @@ int cmd_check(std::vector<std::string> args) {
       std::cout << "ok     " << book.name << " (" << e.file.string() << ", " << book.step_count() << " steps)\n";
     } catch (const error& err) {
       ++bad;
-      std::cout << "error  " << err.what() << "\n";
+      std::cout << "error  " << secrets::redact(err.what()) << "\n";
     }
   }
   if (bad) std::cout << bad << " of " << todo.size() << " runbooks have errors\n";
@@ -395,7 +403,7 @@ struct run_database {
 };
 
 int finish_run(const run::run_outcome& outcome, bool as_json) {
-  if (as_json) std::cout << outcome.to_json().dump() << "\n";
+  if (as_json) print_json(outcome.to_json());
   return outcome.exit_code();
 }
 
@@ -525,7 +533,7 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   if (backward) {
     // Here a rollback that did its work is the success asked for: exit 0 (3 if it failed).
     run::run_outcome o = exec.rollback(book, state, opts, opt_string(r, "phase"));
-    if (as_json) std::cout << o.to_json().dump() << "\n";
+    if (as_json) print_json(o.to_json());
     return o.status == run::status::rolled_back ? exit_codes::ok : o.exit_code();
   }
   return finish_run(exec.resume(book, state, opts), as_json);
@@ -660,7 +668,7 @@ int cmd_rehearse(std::vector<std::string> args) {
   log.append(forward.run_id, "rehearsal", {{"runbook", book.name},
                                 {"forward_only", r.count("forward-only") > 0}, {"diff", diff},
                                 {"restored", r.count("forward-only") ? json(nullptr) : json(diff.empty())}});
-  if (as_json) std::cout << result.dump() << "\n";
+  if (as_json) print_json(result);
   return ok ? exit_codes::ok : exit_codes::failed;
 }
 
@@ -684,7 +692,7 @@ int cmd_history(std::vector<std::string> args) {
     for (const auto& s : runs)
       out.push_back({{"run", s.run_id}, {"runbook", s.runbook}, {"status", s.status}, {"started", s.started},
                      {"ended", s.ended}, {"operator", s.op}, {"reason", s.reason}, {"resumes", s.resumes}});
-    std::cout << out.dump(2) << "\n";
+    print_json(out, 2);
     return 0;
   }
   if (runs.empty()) {
@@ -710,7 +718,7 @@ int cmd_log(std::vector<std::string> args) {
   auto state = run::load_run(audit_file(r), r["run"].as<std::string>());
   for (const auto& rec : state.records) {
     if (r.count("json")) {
-      std::cout << rec.dump() << "\n";
+      print_json(rec);
       continue;
     }
     std::string ev = rec.value("event", "");
@@ -748,30 +756,62 @@ int cmd_log(std::vector<std::string> args) {
 }
 
 int cmd_audit(std::vector<std::string> args) {
-  command_parser p("audit", "Check the audit log: runbook audit verify [FILE].", std::move(args));
-  p.options.add_options()("action", "verify", cxxopts::value<std::string>())("file", "audit log file",
-                                                                              cxxopts::value<std::string>());
+  command_parser p("audit",
+                   "Check the audit log, or print its head to keep elsewhere:\n"
+                   "  runbook audit verify [FILE] [--head SEQ:HASH]   check the hash chain (and the anchor)\n"
+                   "  runbook audit head [FILE] [--json]              print the last record's SEQ:HASH",
+                   std::move(args));
+  p.options.add_options()("action", "verify or head", cxxopts::value<std::string>())(
+      "file", "audit log file", cxxopts::value<std::string>())(
+      "head", "verify: an anchor SEQ:HASH from 'runbook audit head'; the log must hold that record",
+      cxxopts::value<std::string>())("json", "head: print JSON");
   p.options.parse_positional({"action", "file"});
-  p.options.positional_help("verify [FILE]");
+  p.options.positional_help("verify|head [FILE]");
   auto r = p.parse();
   if (r.count("help")) return std::cout << p.options.help(), 0;
-  if (!r.count("action") || r["action"].as<std::string>() != "verify")
-    throw error(error_kind::usage, "usage: runbook audit verify [FILE]");
+  std::string action = r.count("action") ? r["action"].as<std::string>() : "";
+  if (action != "verify" && action != "head")
+    throw error(error_kind::usage, "usage: runbook audit verify [FILE] [--head SEQ:HASH] | runbook audit head [FILE] [--json]");
+  if (action == "head" && r.count("head")) throw error(error_kind::usage, "--head goes with 'runbook audit verify'");
+  std::optional<audit::anchor> anchor;
+  if (r.count("head")) anchor = audit::parse_anchor(r["head"].as<std::string>());
   fs::path file = r.count("file") ? fs::path(r["file"].as<std::string>()) : audit_file(r);
-  auto v = audit::verify(file, audit::key_from_env());
-  if (v.ok) {
-    std::cout << "audit log " << file.string() << ": " << v.records << " records, chain intact\n";
+  auto v = audit::verify(file, audit::key_from_env(), anchor);
+  if (!v.ok) {
+    std::cout << "audit log " << file.string() << ": BROKEN at record on line " << v.bad_line << ": " << v.problem
+              << " (" << v.records << " records before it are intact)\n";
+    return exit_codes::failed;
+  }
+  if (action == "head") {
+    // Only a verified head is worth keeping: it vouches for every record up to it.
+    if (r.count("json")) print_json({{"file", file.string()}, {"seq", v.records}, {"hash", v.last_hash}});
+    else std::cout << v.records << ":" << v.last_hash << "\n";
     return 0;
   }
-  std::cout << "audit log " << file.string() << ": BROKEN at record on line " << v.bad_line << ": " << v.problem
-            << " (" << v.records << " records before it are intact)\n";
-  return exit_codes::failed;
+  std::cout << "audit log " << file.string() << ": " << v.records << " records, chain intact"
+            << (anchor ? ", record " + std::to_string(anchor->seq) + " matches the anchor" : "") << "\n";
+  return 0;
+}
+
+/// Overwrites the password of every --dsn in the process's own argv (commands parse a copy):
+/// /proc/PID/cmdline shows argv to every local user for as long as the process runs.
+void hide_dsn_passwords(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    char* dsn = nullptr;
+    if (a == "--dsn" && i + 1 < argc) dsn = argv[++i];
+    else if (a.rfind("--dsn=", 0) == 0) dsn = argv[i] + 6;
+    if (!dsn) continue;
+    if (auto pw = db::dsn_password(dsn)) secrets::add(*pw);
+    db::redact_dsn_in_place(dsn);
+  }
 }
 
 }  // namespace
 
 int dispatch(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  hide_dsn_passwords(argc, argv);
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     std::cout << k_overview;
     return args.empty() ? exit_codes::usage : exit_codes::ok;

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -56,6 +58,7 @@ void write_all(int fd, std::string_view data, const std::filesystem::path& p) {
 struct tail_info {
   std::uint64_t seq = 0;
   std::string hash{k_genesis};
+  std::string alg;       ///< the last record's; empty for an empty log
   off_t torn_from = -1;  ///< offset of an unterminated last line, if any
 };
 
@@ -99,6 +102,7 @@ tail_info read_tail(int fd, const std::filesystem::path& p) {
                                        "' is corrupt; run 'runbook audit verify' to find where");
   t.seq = rec["seq"].get<std::uint64_t>();
   t.hash = rec["hash"].get<std::string>();
+  t.alg = rec.value("alg", "sha256");
   return t;
 }
 
@@ -106,7 +110,7 @@ std::filesystem::path head_path(const std::filesystem::path& p) {
   return std::filesystem::path(p.string() + ".head");
 }
 
-void redact_string(std::string& s, const std::vector<std::string>& secrets) {
+std::string redact_string(std::string s, const std::vector<std::string>& secrets) {
   for (const auto& secret : secrets) {
     if (secret.empty()) continue;
     std::size_t at = 0;
@@ -115,6 +119,7 @@ void redact_string(std::string& s, const std::vector<std::string>& secrets) {
       at += 3;
     }
   }
+  return secrets::redact(std::move(s));
 }
 
 std::string compute_hash(const json& rec, const std::optional<std::string>& key) {
@@ -147,13 +152,20 @@ void log::add_secret(std::string value) {
 
 void log::redact(json& value) const {
   if (m_secrets.empty() && !secrets::any()) return;
-  if (value.is_string()) {
-    auto& s = value.get_ref<std::string&>();
-    redact_string(s, m_secrets);
-    s = secrets::redact(std::move(s));
-  } else if (value.is_structured()) {
-    for (auto& item : value) redact(item);
-  }
+  // Keys too: audit.note("n", { [token] = 1 }) must not put the token in the file.
+  secrets::redact_with(value, [this](std::string s) { return redact_string(std::move(s), m_secrets); });
+}
+
+void log::refuse_mixed_keying(const std::string& tail_alg) const {
+  // Under a key, verify accepts only keyed records (an unkeyed one may be a forgery by someone
+  // without the key), so one log is keyed from its first record to its last, or never.
+  if (m_key && tail_alg != "hmac-sha256")
+    throw error(error_kind::audit, "unable to append to audit log '" + m_path.string() +
+                                       "': it was started without a key, and RUNBOOK_AUDIT_KEY is set; a log is keyed "
+                                       "throughout or not at all (move it aside to start a keyed one, or unset the key)");
+  if (!m_key && tail_alg == "hmac-sha256")
+    throw error(error_kind::audit, "unable to append to audit log '" + m_path.string() +
+                                       "': its records are keyed (HMAC); set RUNBOOK_AUDIT_KEY to the key file");
 }
 
 json log::append(std::string_view run, std::string_view event, json fields, bool sync) {
@@ -169,6 +181,7 @@ json log::append(std::string_view run, std::string_view event, json fields, bool
     tail.hash = m_known_hash;
   } else {
     tail = read_tail(m_fd, m_path);
+    if (tail.seq > 0) refuse_mixed_keying(tail.alg);
   }
   if (tail.torn_from >= 0) {
     // A crash tore the last line before it was fsynced; it was never acknowledged. Drop it.
@@ -216,10 +229,49 @@ void for_each_record(const std::filesystem::path& file, const std::function<void
   }
 }
 
-verify_result verify(const std::filesystem::path& file, const std::optional<std::string>& key) {
+namespace {
+
+/// The `.head` file beside the log, if it holds a seq and a hash.
+std::optional<anchor> read_head_file(const std::filesystem::path& file) {
+  std::ifstream head(head_path(file));
+  if (!head) return std::nullopt;
+  std::string text((std::istreambuf_iterator<char>(head)), std::istreambuf_iterator<char>());
+  json h = json::parse(text, nullptr, false);
+  if (h.is_discarded() || !h.is_object() || !h.contains("seq") || !h["seq"].is_number_unsigned()) return std::nullopt;
+  anchor a;
+  a.seq = h["seq"].get<std::uint64_t>();
+  if (h.contains("hash") && h["hash"].is_string()) a.hash = h["hash"].get<std::string>();
+  return a;
+}
+
+bool is_hex_hash(std::string_view h) {
+  return h.size() == 64 && std::all_of(h.begin(), h.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+}  // namespace
+
+anchor parse_anchor(std::string_view text) {
+  std::string_view t = trim(text);
+  std::size_t colon = t.find(':');
+  std::string_view seq = colon == std::string_view::npos ? std::string_view{} : t.substr(0, colon);
+  std::string_view hash = colon == std::string_view::npos ? std::string_view{} : t.substr(colon + 1);
+  bool digits = !seq.empty() && seq.size() < 20 &&
+                std::all_of(seq.begin(), seq.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || !is_hex_hash(hash))
+    throw error(error_kind::usage, "'" + std::string(t) + "' is not an audit log anchor: expected SEQ:HASH as printed by 'runbook audit head'");
+  anchor a;
+  a.seq = std::stoull(std::string(seq));
+  a.hash = std::string(hash);
+  std::transform(a.hash.begin(), a.hash.end(), a.hash.begin(), [](unsigned char c) { return std::tolower(c); });
+  return a;
+}
+
+verify_result verify(const std::filesystem::path& file, const std::optional<std::string>& key,
+                     const std::optional<anchor>& expected) {
   verify_result r;
   std::ifstream in(file);
   if (!in) throw error(error_kind::io, "unable to read audit log '" + file.string() + "'");
+  std::optional<anchor> head = read_head_file(file);
   std::string line;
   std::uint64_t lineno = 0;
   std::uint64_t expect_seq = 1;
@@ -254,25 +306,31 @@ verify_result verify(const std::filesystem::path& file, const std::optional<std:
     if (alg == "hmac-sha256" && !key)
       return fail("record is keyed (HMAC); set RUNBOOK_AUDIT_KEY to the key file to verify it");
     if (alg != "hmac-sha256" && alg != "sha256") return fail("unknown hash algorithm '" + alg + "'");
+    if (key && alg != "hmac-sha256")
+      return fail("record is not keyed (alg " + alg + ") but RUNBOOK_AUDIT_KEY is set: under a key every record "
+                  "must carry its HMAC; this one was written without the key or re-hashed by someone who lacks it");
     std::string actual = compute_hash(body, alg == "hmac-sha256" ? key : std::nullopt);
     if (actual != stated) return fail("hash does not match the record's content: the record was edited");
+    if (expected && seq == expected->seq && stated != expected->hash)
+      return fail("record " + std::to_string(seq) + " is not the one the anchor names (hash " + expected->hash +
+                  "): the log was rewritten at or before this record");
+    if (head && seq == head->seq && !head->hash.empty() && stated != head->hash)
+      return fail("record " + std::to_string(seq) + " is not the one the head file " + head_path(file).string() +
+                  " names: the log or its head file was rewritten");
     prev = stated;
     ++expect_seq;
     ++r.records;
   }
-  std::ifstream head(head_path(file));
-  if (head) {
-    std::string text((std::istreambuf_iterator<char>(head)), std::istreambuf_iterator<char>());
-    json h = json::parse(text, nullptr, false);
-    if (!h.is_discarded() && h.contains("seq") && h["seq"].is_number_unsigned()) {
-      std::uint64_t head_seq = h["seq"].get<std::uint64_t>();
-      if (head_seq > r.records) {
-        lineno = r.records + 1;
-        return fail("the log ends at record " + std::to_string(r.records) + " but record " +
-                    std::to_string(head_seq) + " was written: records were removed from its end");
-      }
-    }
-  }
+  r.last_hash = prev;
+  lineno = r.records + 1;
+  if (expected && expected->seq > r.records)
+    return fail("the log ends at record " + std::to_string(r.records) + " but the anchor names record " +
+                std::to_string(expected->seq) + ": records were removed from its end");
+  if (expected && expected->seq == 0 && expected->hash != k_genesis)
+    return fail("the anchor names record 0, which has no hash but the genesis");
+  if (head && head->seq > r.records)
+    return fail("the log ends at record " + std::to_string(r.records) + " but record " +
+                std::to_string(head->seq) + " was written: records were removed from its end");
   return r;
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/types.h>
@@ -44,12 +45,16 @@ class log {
 
   /// Registers a value that must never appear in the log (a password, a token).
   void add_secret(std::string value);
-  /// Replaces every secret (registered here or with rb::secrets) in the strings of `value`.
+  /// Replaces every secret (registered here or with rb::secrets) in the strings of `value`
+  /// and in its object keys.
   void redact(json& value) const;
 
   const std::filesystem::path& path() const { return m_path; }
 
  private:
+  /// Throws when this log's keying (a key or none) differs from the file's last record.
+  void refuse_mixed_keying(const std::string& tail_alg) const;
+
   std::filesystem::path m_path;
   std::optional<std::string> m_key;
   std::vector<std::string> m_secrets;
@@ -66,12 +71,26 @@ struct verify_result {
   std::uint64_t records = 0;        ///< records read that passed
   std::uint64_t bad_line = 0;       ///< 1-based line of the first broken record, 0 if none
   std::string problem;              ///< what is wrong there, in words
+  std::string last_hash{k_genesis};  ///< hash of the last record that passed
 };
 
+/// A record's place in the chain, kept outside the log (`runbook audit head`) so that a log
+/// cut short or rewritten together with its `.head` file can still be caught.
+struct anchor {
+  std::uint64_t seq = 0;
+  std::string hash;
+};
+
+/// Reads "SEQ:HASH" (as `runbook audit head` prints it). Throws rb::error(usage) otherwise.
+anchor parse_anchor(std::string_view text);
+
 /// Checks every record: it parses, `seq` follows on, `prev` is the previous record's hash, and
-/// its own hash (or HMAC, with the key) is right; also that the log has not lost records at
-/// its end (against the `.head` file written beside it).
-verify_result verify(const std::filesystem::path& file, const std::optional<std::string>& key);
+/// its own hash is right. With a key, every record must be keyed (`hmac-sha256`) and its HMAC
+/// right: an unkeyed record is rejected, since anyone can compute a plain SHA-256. Also checks
+/// the `.head` file written beside the log (the log holds the record it names, with its hash),
+/// and, when given, an `expected` anchor (the log holds that record, with that hash).
+verify_result verify(const std::filesystem::path& file, const std::optional<std::string>& key,
+                     const std::optional<anchor>& expected = std::nullopt);
 
 /// Calls fn for every record, in order. Lines that do not parse are skipped.
 void for_each_record(const std::filesystem::path& file, const std::function<void(const json&)>& fn);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <thread>
@@ -1298,6 +1299,20 @@ std::string redact_dsn(std::string_view dsn) {
   }
   out += dsn.substr(at);
   return out;
+}
+
+bool redact_dsn_in_place(char* text) {
+  std::size_t len = std::strlen(text);
+  dsn_secrets s = find_secrets(std::string_view(text, len));
+  if (s.ranges.empty()) return false;
+  std::string redacted = redact_dsn(std::string_view(text, len));
+  if (redacted.size() <= len) {
+    std::memcpy(text, redacted.data(), redacted.size());
+    std::memset(text + redacted.size(), 0, len - redacted.size());
+  } else {
+    for (auto [b, e] : s.ranges) std::memset(text + b, '*', e - b);  // shorter than "***": mask in place
+  }
+  return true;
 }
 
 std::optional<std::string> dsn_password(std::string_view dsn) {

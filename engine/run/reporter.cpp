@@ -23,7 +23,7 @@ const char* status_color(std::string_view status) {
 }
 }  // namespace
 
-reporter::reporter(std::ostream& out, reporter_options opts) : m_out(out), m_opts(opts) {}
+reporter::reporter(std::ostream& out, reporter_options opts) : m_buf(out.rdbuf()), m_out(&m_buf), m_opts(opts) {}
 
 reporter_options reporter::detect(int fd) {
   reporter_options o;

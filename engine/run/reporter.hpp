@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "engine/run/model.hpp"
+#include "engine/util/secrets.hpp"
 
 namespace rb::run {
 
@@ -17,7 +18,8 @@ struct reporter_options {
 };
 
 /// Writes what a person watching a run wants to see: each phase, each step with "i of N",
-/// its outcome and time, retries, rollbacks, and messages from the runbook.
+/// its outcome and time, retries, rollbacks, and messages from the runbook. Everything it
+/// writes goes through redaction: no registered secret reaches `out`.
 class reporter {
  public:
   reporter(std::ostream& out, reporter_options opts);
@@ -41,7 +43,8 @@ class reporter {
   std::string paint(std::string_view text, const char* code) const;
   std::string elapsed() const;
 
-  std::ostream& m_out;
+  secrets::redacting_buf m_buf;  ///< in front of the given stream's buffer
+  std::ostream m_out;
   reporter_options m_opts;
   bool m_line_open = false;
   std::size_t m_index = 0, m_total = 0;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -607,6 +608,23 @@ TEST(Dsn, FindsThePasswordToRegisterAsASecret) {
   EXPECT_EQ(dsn_password("postgresql://app@db1/prod?password=q%20r"), "q r");
   EXPECT_EQ(dsn_password("postgresql://app@db1/prod"), std::nullopt);
   EXPECT_EQ(dsn_password("host=db1"), std::nullopt);
+}
+
+TEST(Dsn, APasswordIsOverwrittenInPlace) {
+  using rb::db::redact_dsn_in_place;
+  char kv[] = "host=db1 password=s3cret-pw dbname=prod";
+  EXPECT_TRUE(redact_dsn_in_place(kv));
+  EXPECT_STREQ(kv, "host=db1 password=*** dbname=prod");
+  for (std::size_t i = std::strlen(kv); i < sizeof kv; ++i) EXPECT_EQ(kv[i], '\0');
+  char uri[] = "postgresql://app:s3cret@db1/prod";
+  EXPECT_TRUE(redact_dsn_in_place(uri));
+  EXPECT_STREQ(uri, "postgresql://app:***@db1/prod");
+  char tiny[] = "host=db1 password=ab";
+  EXPECT_TRUE(redact_dsn_in_place(tiny));
+  EXPECT_STREQ(tiny, "host=db1 password=**");
+  char none[] = "host=db1 dbname=prod";
+  EXPECT_FALSE(redact_dsn_in_place(none));
+  EXPECT_STREQ(none, "host=db1 dbname=prod");
 }
 
 TEST(Sqlstate, MapsCodesToClassesAndKinds) {
