@@ -106,6 +106,7 @@ run_psql() {
   expect_tables 0 "psql revert"
 }
 
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 # Interleaved, so that a noisy moment of the machine hits all three alike; medians reported.
 rds=(); rrs=(); sds=(); srs=(); pds=(); prs=()
 for ((k = 0; k < repeats; k++)); do
@@ -116,6 +117,7 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 rd=$(median "${rds[@]}"); rr=$(median "${rrs[@]}"); sd=$(median "${sds[@]}"); sr=$(median "${srs[@]}")
 pd=$(median "${pds[@]}"); pr=$(median "${prs[@]}")
+echo "load average (1 min) before: $load_before, after: $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores (ratios drift when the machine is busy)"
 echo "runs (ms) deploy: runbook ${rds[*]} | sqitch ${sds[*]} | psql ${pds[*]}"
 echo "runs (ms) revert: runbook ${rrs[*]} | sqitch ${srs[*]} | psql ${prs[*]}"
 printf '%-44s %8s %8s  (ms, median of %s)\n' "$count migrations" deploy revert "$repeats"
