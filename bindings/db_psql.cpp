@@ -102,6 +102,8 @@ int db_psql(lua_State* L, run::run_context& ctx, const std::string& dsn, bool in
   }
   db::psql_request req;
   req.dsn = dsn;
+  req.statement_timeout = ctx.statement_timeout();
+  req.lock_timeout = ctx.lock_timeout();
   read_script(L, ctx, req);
   read_options(L, req);
   std::string what = req.file ? "ctx.db:psql('" + req.file->string() + "')" : "ctx.db:psql(SQL text)";

@@ -105,11 +105,16 @@ shell::process_options psql_process(const psql_request& req) {
   o.cwd = req.base_dir;
   o.env = libpq_env(req.dsn);
   o.env["PGAPPNAME"] = "runbook psql";
-  // A killed psql leaves its backend running the statement unless the backend looks.
+  // A killed psql leaves its backend running the statement unless the backend looks; the
+  // step's limits hold in this session too.
   std::string options = o.env.count("PGOPTIONS") ? o.env["PGOPTIONS"] : "";
   if (options.empty())
     if (const char* inherited = std::getenv("PGOPTIONS")) options = inherited;
-  o.env["PGOPTIONS"] = (options.empty() ? "" : options + " ") + "-c client_connection_check_interval=1000";
+  options += (options.empty() ? "" : " ") + std::string("-c client_connection_check_interval=1000");
+  if (req.statement_timeout.count() > 0)
+    options += " -c statement_timeout=" + std::to_string(req.statement_timeout.count());
+  if (req.lock_timeout.count() > 0) options += " -c lock_timeout=" + std::to_string(req.lock_timeout.count());
+  o.env["PGOPTIONS"] = options;
   // Variables first, then our settings (so a var cannot turn ON_ERROR_STOP off), then the script.
   std::string in;
   for (const auto& [name, value] : req.vars) {

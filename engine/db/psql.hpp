@@ -32,6 +32,9 @@ struct psql_request {
   std::vector<std::pair<std::string, std::string>> vars;
   /// psql --single-transaction: BEGIN before, COMMIT after, ROLLBACK on the first error.
   bool single_transaction = false;
+  /// The step's statement_timeout and lock_timeout for psql's session (0 = none); the script
+  /// can still SET its own.
+  std::chrono::milliseconds statement_timeout{0}, lock_timeout{0};
   /// The psql program to run (db::pg_bin("psql") when empty).
   std::filesystem::path program;
 };
@@ -42,7 +45,8 @@ struct psql_request {
 std::filesystem::path resolve_script(const std::filesystem::path& base_dir, const std::string& file);
 
 /// The process to run: `psql -X -v ON_ERROR_STOP=1 [-1] -f -` in base_dir with the DSN as PG*
-/// environment variables, and on stdin a preamble (\set of each var, VERBOSITY verbose for
+/// environment variables (PGOPTIONS carries the step's statement_timeout and lock_timeout),
+/// and on stdin a preamble (\set of each var, VERBOSITY verbose for
 /// SQLSTATEs) followed by `\i 'file'` or the SQL text. The backend checks every second that
 /// psql is still there, so killing psql at the deadline also ends the statement it ran.
 shell::process_options psql_process(const psql_request& req);

@@ -120,6 +120,26 @@ TEST_F(Psql, TheStepDeadlineKillsItAndItsStatement) {
   EXPECT_EQ(left, "0");
 }
 
+TEST_F(Psql, TheStepsLockTimeoutHoldsInPsqlsSession) {
+  auto setup = rb::testing::connect(dsn);
+  setup->exec("create table busy (id int)");
+  auto holder = rb::testing::connect(dsn, "holder");
+  holder->begin();
+  holder->exec("lock table busy in access exclusive mode");
+  auto t0 = std::chrono::steady_clock::now();
+  auto o = run(R"lua(runbook "t" { step "wait" { lock_timeout = "300ms", run = function(ctx)
+    ctx.db:psql("insert into busy values (1);")
+  end } })lua");
+  holder->rollback();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(o.status, "failed");
+  ASSERT_TRUE(o.error);
+  EXPECT_EQ(o.error->sqlstate, "55P03");
+  EXPECT_EQ(o.error->klass, "lock_not_available");
+  EXPECT_NE(o.error->message.find("psql:<stdin>:1: ERROR:  canceling statement due to lock timeout"), std::string::npos)
+      << o.error->message;
+}
+
 TEST_F(Psql, IsRefusedInATransactionalPhaseWithTheReason) {
   auto o = run(R"lua(runbook "t" { phase "migrate" { transaction = true,
     step "s" { run = function(ctx) ctx.db:psql("create table never (x int);") end } } })lua");
