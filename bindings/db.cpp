@@ -10,12 +10,14 @@
 #include <sstream>
 
 #include "bindings/convert.hpp"
+#include "bindings/db_psql.hpp"
 #include "bindings/error.hpp"
 #include "bindings/sandbox.hpp"
 #include <libpq-fe.h>
 
 #include "engine/db/advisory_lock.hpp"
 #include "engine/db/cluster.hpp"
+#include "engine/db/psql.hpp"
 #include "engine/util/secrets.hpp"
 #include "engine/run/context.hpp"
 
@@ -434,21 +436,24 @@ int l_db_tool_env(lua_State* L) {
   if (h->owned) dsn = h->dsn;
   else if (ctx.target()) dsn = ctx.target()->target().dsn;
   else raise_usage(L, error_kind::usage, "this run has no database target");
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
-  if (!opts) {
-    std::string msg = err ? err : "unparsable DSN";
-    PQfreemem(err);
-    raise_usage(L, error_kind::usage, "db:tool_env: " + secrets::redact(msg));
-  }
   lua_newtable(L);
-  for (PQconninfoOption* o = opts; o->keyword; ++o) {
-    if (!o->val || !*o->val || !o->envvar) continue;
-    lua_pushstring(L, o->val);
-    lua_setfield(L, -2, o->envvar);
+  for (const auto& [name, value] : db::libpq_env(dsn)) {
+    lua_pushlstring(L, value.data(), value.size());
+    lua_setfield(L, -2, name.c_str());
   }
-  PQconninfoFree(opts);
   return 1;
+}
+
+/// psql(file_or_sql, { vars = {...}, single_transaction = true }): the script through the real
+/// psql, a session of its own (bindings/db_psql.cpp), so not while a transaction is open here.
+int l_db_psql(lua_State* L) {
+  lua_db* h = check_db(L, 1);
+  run::run_context& ctx = current(L, "ctx.db:psql");
+  if (h->closed) raise_usage(L, error_kind::usage, "this connection was closed");
+  if (h->owned) return db_psql(L, ctx, h->dsn, h->owned->is_open() && h->owned->in_transaction());
+  if (!ctx.target()) raise_usage(L, error_kind::usage, "this run has no database target");
+  bool in_tx = ctx.target()->connected() && ctx.target()->get().in_transaction();
+  return db_psql(L, ctx, ctx.target()->target().dsn, in_tx);
 }
 
 int l_db_close(lua_State* L) {
@@ -722,7 +727,7 @@ void open_db(sandbox& sb) {
       {"transaction", trampoline<l_db_transaction>}, {"savepoint", trampoline<l_db_savepoint>},
       {"lock", trampoline<l_db_lock>},         {"notices", trampoline<l_db_notices>},
       {"close", trampoline<l_db_close>},       {"fingerprint", trampoline<l_db_fingerprint>},
-      {"tool_env", trampoline<l_db_tool_env>},
+      {"tool_env", trampoline<l_db_tool_env>}, {"psql", trampoline<l_db_psql>},
       {nullptr, nullptr},
   };
   luaL_register(L, nullptr, methods);

@@ -1,5 +1,5 @@
 // Lua module: db — ctx.db and db.connect(): query, rows, exec, scalar, explain, script,
-// transaction, savepoint, lock, notices, close; db.null.
+// transaction, savepoint, lock, notices, close, tool_env, psql (bindings/db_psql.cpp); db.null.
 #pragma once
 
 #include <lua.hpp>

@@ -60,31 +60,9 @@ int run_process(lua_State* L, shell::process_options o, bool check, bool via_she
   sandbox& sb = sandbox::from(L);
   run::run_context* ctx = sb.current_run();
   if (!ctx) raise_usage(L, error_kind::usage, "shell can only be used while a step runs");
-  // The step's deadline bounds the command too.
-  if (auto deadline = ctx->deadline()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
-    if (left.count() < 1) left = std::chrono::milliseconds(1);
-    if (o.timeout.count() == 0 || left < o.timeout) o.timeout = left;
-  }
-  o.cancelled = [] { return run::cancel::requested(); };
+  bound_by_step(*ctx, o);
   shell::process_result r = shell::run(o);
-  json argv = json::array();
-  for (const auto& a : o.argv) argv.push_back(secrets::redact(a));
-  json env = json::object();
-  for (const auto& [k, v] : o.env) env[k] = secrets::redact(v);
-  json f = {{"argv", argv},           {"shell", via_shell},      {"exit_code", r.exit_code},
-            {"duration_ms", r.duration.count()},
-            {"stdout_tail", secrets::redact_tail(r.out, k_audit_tail, r.out_total > r.out.size())},
-            {"stderr_tail", secrets::redact_tail(r.err, k_audit_tail, r.err_total > r.err.size())}, {"stdout_bytes", r.out_total},
-            {"stderr_bytes", r.err_total}};
-  if (!env.empty()) f["env"] = env;
-  if (r.term_signal) f["signal"] = r.term_signal;
-  if (r.timed_out) f["timed_out"] = true;
-  if (r.cancelled) f["cancelled"] = true;
-  if (o.cwd) f["cwd"] = o.cwd->string();
-  if (ctx->phase()) f["phase"] = ctx->phase()->name;
-  if (ctx->step()) f["step"] = ctx->step()->name;
-  ctx->audit("shell", std::move(f));
+  audit_process(*ctx, o, r, via_shell);
   if (r.cancelled) {
     run::step_error e;
     e.kind = error_kind::cancelled;
@@ -145,6 +123,37 @@ int l_shell_sh(lua_State* L) {
 }
 
 }  // namespace
+
+void bound_by_step(run::run_context& ctx, shell::process_options& o) {
+  // The step's deadline bounds the command too.
+  if (auto deadline = ctx.deadline()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+    if (left.count() < 1) left = std::chrono::milliseconds(1);
+    if (o.timeout.count() == 0 || left < o.timeout) o.timeout = left;
+  }
+  o.cancelled = [] { return run::cancel::requested(); };
+}
+
+void audit_process(run::run_context& ctx, const shell::process_options& o, const shell::process_result& r,
+                   bool via_shell, json extra) {
+  json argv = json::array();
+  for (const auto& a : o.argv) argv.push_back(secrets::redact(a));
+  json env = json::object();
+  for (const auto& [k, v] : o.env) env[k] = k == "PGPASSWORD" ? "***" : secrets::redact(v);
+  json f = {{"argv", argv},           {"shell", via_shell},      {"exit_code", r.exit_code},
+            {"duration_ms", r.duration.count()}, {"stdout_tail", secrets::redact_tail(r.out, k_audit_tail, r.out_total > r.out.size())},
+            {"stderr_tail", secrets::redact_tail(r.err, k_audit_tail, r.err_total > r.err.size())}, {"stdout_bytes", r.out_total},
+            {"stderr_bytes", r.err_total}};
+  if (!env.empty()) f["env"] = env;
+  if (r.term_signal) f["signal"] = r.term_signal;
+  if (r.timed_out) f["timed_out"] = true;
+  if (r.cancelled) f["cancelled"] = true;
+  if (o.cwd) f["cwd"] = o.cwd->string();
+  if (ctx.phase()) f["phase"] = ctx.phase()->name;
+  if (ctx.step()) f["step"] = ctx.step()->name;
+  for (auto& [k, v] : extra.items()) f[k] = std::move(v);
+  ctx.audit("shell", std::move(f));
+}
 
 void open_shell(sandbox& sb) {
   lua_State* L = sb.state();

@@ -69,6 +69,9 @@ class run_context {
   }
   /// The deadline of the code running now, if any.
   std::optional<std::chrono::steady_clock::time_point> deadline() const { return m_deadline; }
+  /// The current step's database timeouts (0 = none), for sessions the engine does not own (psql).
+  milliseconds statement_timeout() const { return m_statement_timeout; }
+  milliseconds lock_timeout() const { return m_lock_timeout; }
   /// The target's connection with the current step's deadline and timeouts applied.
   /// Throws rb::error(usage) when the run has no target.
   db::connection& database() {
