@@ -433,16 +433,41 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         txn->commit();
       } catch (const std::exception& e) {
         step_error err = step_error_from(e);
-        if (err.kind == error_kind::in_doubt) {
-          // The outcome is unknown: never retried, never compensated blindly. Alert and audit.
-          ctx.audit("phase.in_doubt", {{"phase", phase.name}, {"xid", xid}, {"error", err.to_json()}});
+        on_error commit_policy = book.on_err == on_error::abort ? on_error::abort : on_error::rollback;
+        if (err.kind != error_kind::in_doubt)
+          return fail_run(phase, phase.name + " (COMMIT)", err, commit_policy, ms_between(phase_t0, m_clock.now()), true);
+        // The answer to COMMIT was lost with the connection: ask the server, on a new session,
+        // what became of the transaction. Never retried, never compensated blindly.
+        db::xact_fate fate = db::xact_fate::unknown;
+        if (!xid.empty()) {
+          try {
+            fate = settle_commit(*m_target, xid, opts.commit_patience, m_out);
+          } catch (const std::exception&) {
+            // the server cannot be asked now: the outcome stays unknown
+          }
+        }
+        json f = {{"phase", phase.name}, {"xid", xid}, {"xact_status", std::string(db::to_string(fate))}};
+        if (fate == db::xact_fate::aborted) {
+          f["action"] = "rolled_back";
+          ctx.audit("phase.recovered", std::move(f));
+          err.kind = error_kind::connection;
+          err.klass = "connection";
+          err.message += "; the server says transaction " + xid + " was rolled back";
+          return fail_run(phase, phase.name + " (COMMIT)", err, commit_policy, ms_between(phase_t0, m_clock.now()), true);
+        }
+        if (fate != db::xact_fate::committed) {
+          f["error"] = err.to_json();
+          ctx.audit("phase.in_doubt", std::move(f));
           outcome.error = err;
           outcome.failed_step = phase.name + " (COMMIT)";
-          ctx.audit("phase.end", {{"phase", phase.name}, {"status", "in_doubt"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}});
+          ctx.audit("phase.end", {{"phase", phase.name}, {"status", "in_doubt"}, {"xid", xid},
+                                  {"duration_ms", ms_between(phase_t0, m_clock.now())}});
           return finish(status::failed);
         }
-        return fail_run(phase, phase.name + " (COMMIT)", err, book.on_err == on_error::abort ? on_error::abort : on_error::rollback,
-                        ms_between(phase_t0, m_clock.now()), true);
+        f["action"] = "done";
+        ctx.audit("phase.recovered", std::move(f));
+        m_out.message("phase '" + phase.name + "': the connection was lost during COMMIT; the server says transaction " +
+                      xid + " committed");
       }
       for (auto& d : phase_done) done.push_back(d);
     }

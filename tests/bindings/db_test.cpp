@@ -274,9 +274,10 @@ TEST_F(Db, AKilledBackendIsAConnectionErrorAndARetryReconnects) {
   EXPECT_EQ(retries[0]["error"]["kind"], "connection");
 }
 
-TEST_F(Db, ACommitWhoseOutcomeIsUnknownIsReportedInDoubtAndNotRetried) {
+TEST_F(Db, ACommitLostInFlightIsSettledByAskingTheServerAndNotRetried) {
   // A deferred constraint trigger runs at COMMIT and kills its own backend: the client loses
-  // the connection in the middle of COMMIT and cannot know whether it committed.
+  // the connection in the middle of COMMIT and cannot know by itself whether it committed; it
+  // asks the server (pg_xact_status) on a new session, which says it was rolled back.
   sql(R"(create table t (id int);
          create function die() returns trigger language plpgsql as $$
            begin perform pg_terminate_backend(pg_backend_pid()); return null; end $$;
@@ -286,11 +287,17 @@ TEST_F(Db, ACommitWhoseOutcomeIsUnknownIsReportedInDoubtAndNotRetried) {
     phase "migrate" { transaction = true,
       step "insert" { retry = { attempts = 3, initial = "10ms" }, run = function(ctx) ctx.db:exec("insert into t values (1)") end } },
   })lua");
-  EXPECT_EQ(o.status, "failed");
+  EXPECT_EQ(o.status, "rolled_back");
   ASSERT_TRUE(o.error);
-  EXPECT_EQ(o.error->kind, error_kind::in_doubt);
-  EXPECT_EQ(records("phase.in_doubt").size(), 1u);
+  EXPECT_EQ(o.error->kind, error_kind::connection);
+  EXPECT_NE(o.error->message.find("was rolled back"), std::string::npos) << o.error->message;
+  auto settled = records("phase.recovered");
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_EQ(settled[0]["xact_status"], "aborted");
+  EXPECT_EQ(settled[0]["xid"], records("phase.commit").at(0)["xid"]);
+  EXPECT_EQ(records("phase.in_doubt").size(), 0u);
   EXPECT_EQ(records("step.retry").size(), 0u);
+  EXPECT_EQ(sql("select count(*) from t").rows[0][0].text, "0");
 }
 
 TEST_F(Db, TransactionAndSavepointAndLockHelpers) {
