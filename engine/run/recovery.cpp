@@ -16,7 +16,7 @@ std::string ways_on(const std::string& run_id) {
   return "Check what the step did, then either\n"
          "  runbook resume " + run_id + " --rerun-interrupted      to run it again (its work may then be done twice), or\n"
          "  runbook resume " + run_id + " --mark-interrupted-done  when its work is done (recorded as your decision).\n"
-         "A step declared idempotent = true is run again without asking; one with a verify is checked first";
+         "A step declared idempotent = true is run again without asking; one with a verify is checked first.";
 }
 
 }  // namespace
@@ -76,7 +76,7 @@ void require_decided(const runbook_def& book, const run_state& state, const run_
   throw error(error_kind::usage,
               "run " + state.run_id + " cannot go on by itself: " + join(stuck, "; ") +
                   (stuck.size() == 1 ? " was" : " were") +
-                  " interrupted outside a transaction, after it started and before its end was recorded. Its work "
+                  " interrupted outside a transaction, after it started and before it finished. Its work "
                   "may be done in full, in part or not at all, and running it again could do it twice. Nothing was "
                   "run.\n" + ways_on(state.run_id));
 }
