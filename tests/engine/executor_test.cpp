@@ -439,6 +439,26 @@ TEST_F(Executor, ResumeDoesNotRepeatAnInterruptedStepUntilTheOperatorDecides) {
   EXPECT_EQ(records("step.rerun")[0]["because"], "--rerun-interrupted");
 }
 
+TEST_F(Executor, AStepStoppedByCtrlCOutsideATransactionCountsAsInterruptedOnResume) {
+  load(R"lua(runbook "t" {
+    phase "p" {
+      step "a" { run = function(ctx) ctx.log("a") end },
+      step "b" { run = function(ctx) ctx.log("b") end },
+    },
+  })lua");
+  // A run stopped by Ctrl-C in b with --no-rollback: b has an end, but its work may be half done.
+  std::string id = crashed_in_b(*log, book);
+  log->append(id, "step.end", {{"phase", "p"}, {"step", "b"}, {"status", "failed"}, {"on_error", "rollback"},
+                               {"error", {{"kind", "cancelled"}, {"message", "interrupted"}}}});
+  log->append(id, "run.end", {{"status", "cancelled"}, {"rolled_back", false}});
+  run::executor exec(*log, out, clk, confirm);
+  EXPECT_THROW(exec.resume(book, run::load_run(log->path(), id), {}), error);
+  run::run_options rerun;
+  rerun.rerun_interrupted = true;
+  EXPECT_EQ(exec.resume(book, run::load_run(log->path(), id), rerun).status, "succeeded");
+  EXPECT_EQ(logged(), (strings{"b"}));
+}
+
 TEST_F(Executor, MarkInterruptedDoneGoesOnWithoutRunningTheStepAndItsRollbackStillCounts) {
   load(R"lua(runbook "t" {
     phase "p" {
