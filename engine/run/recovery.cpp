@@ -86,7 +86,6 @@ executor::recovery executor::recover_interrupted(run_context& ctx, const runbook
                                                  std::size_t total) {
   json base = {{"phase", phase.name}, {"step", step.name}};
   ctx.set_position(&phase, &step);
-  m_out.step_started(step, index, total);
   auto mark_done = [&](const std::string& by, const std::string& note) {
     json f = base;
     f["by"] = by;
@@ -96,6 +95,7 @@ executor::recovery executor::recover_interrupted(run_context& ctx, const runbook
     e["status"] = "succeeded";
     e["recovered"] = by;
     ctx.audit("step.end", std::move(e), false);
+    m_out.step_started(step, index, total);
     m_out.step_finished(step, "succeeded", milliseconds(0), nullptr, note);
     return recovery::done;
   };
@@ -112,17 +112,19 @@ executor::recovery executor::recover_interrupted(run_context& ctx, const runbook
     f["interrupted"] = true;
     if (v.error) f["error"] = v.error->to_json();
     ctx.audit("verify", std::move(f), false);
-    if (v.ok()) return mark_done("verify", "interrupted before the crash, and its verify shows its work done");
+    if (v.ok()) return mark_done("verify", "interrupted earlier; its verify shows its work done");
     verify_error = v.error;
   }
   if (opts.mark_interrupted_done)
-    return mark_done("--mark-interrupted-done", "interrupted before the crash; done, says the operator");
+    return mark_done("--mark-interrupted-done", "interrupted earlier; done, says the operator");
   if (step.idempotent || opts.rerun_interrupted) {
     json f = base;
     f["because"] = step.idempotent ? "idempotent" : "--rerun-interrupted";
     if (verify_error) f["verify_error"] = verify_error->to_json();
     f["operator"] = operator_identity();
     ctx.audit("step.rerun", std::move(f));
+    m_out.message("step '" + step.name + "' was interrupted earlier; it runs again (" +
+                  (step.idempotent ? "it is idempotent" : "--rerun-interrupted") + ")");
     return recovery::rerun;
   }
   // Its verify says the work is not (all) there, and nothing says running it again is safe.
