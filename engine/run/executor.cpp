@@ -113,7 +113,6 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   if (!resumed) require_confirmable(book, opts, m_confirm);
   run_outcome outcome;
   outcome.run_id = resumed ? resumed->run_id : new_run_id();
-  if (resumed) outcome.continued = resumed->continued;  // failures before the crash still count
   run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
   ctx.set_target(m_target);
   ctx.set_config(m_config);
@@ -208,6 +207,15 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     auto it = resumed->phase_status.find(p.name);
     return it != resumed->phase_status.end() && it->second == status::succeeded;
   };
+  // Failures that on_error = "continue" let pass before the crash still count, unless their
+  // phase's transaction died with the process (the phase runs again).
+  auto carry_continued = [&](const phase_def& p) {
+    for (const auto& [ph, st] : resumed->continued)
+      if (ph == p.name) outcome.continued.push_back(ph + "/" + st);
+  };
+  if (resumed)
+    for (const auto& p : book.phases)
+      if (!p.transaction || phase_committed(p)) carry_continued(p);
 
   // Steps whose work stands, in the order they ran: the compensation path undoes them
   // backwards. Steps of a transactional phase join only once its transaction commits.
@@ -310,6 +318,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         ctx.audit("phase.recovered", std::move(f));
         m_out.message("phase '" + phase.name + "': its COMMIT (transaction " + xid +
                       ") went through before the crash; its steps are done and do not run again");
+        carry_continued(phase);
         for (const auto& s : phase.steps) {
           ++index;
           if (step_succeeded(phase, s)) done.push_back({&phase, &s});

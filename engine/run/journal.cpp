@@ -54,9 +54,11 @@ run_state load_run(const std::filesystem::path& log, const std::string& id) {
     } else if (ev == "phase.end") {
       s.phase_status[key.first] = r.value("status", "");
       s.commit_pending.erase(key.first);
+    } else if (ev == "run.rollback") {
+      s.rolling_back = true;
+    } else if (ev == "rollback.end" && r.value("status", "") == "succeeded") {
+      s.rolled_back.insert(key);
     }
-    else if (ev == "run.rollback") s.rolling_back = true;
-    else if (ev == "rollback.end" && r.value("status", "") == "succeeded") s.rolled_back.insert(key);
   });
   // In the order they ran; a step that failed and was later run again counts by its last end.
   for (const auto& r : s.records) {
@@ -65,7 +67,7 @@ run_state load_run(const std::filesystem::path& log, const std::string& id) {
     const json& last = s.step_end.at(key);
     if (last.value("seq", 0ULL) == r.value("seq", 0ULL) && r.value("status", "") == "failed" &&
         r.value("on_error", "") == "continue")
-      s.continued.push_back(key.first + "/" + key.second);
+      s.continued.push_back(key);
   }
   return s;
 }

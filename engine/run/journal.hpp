@@ -30,8 +30,8 @@ struct run_state {
   /// Steps interrupted mid-way: a step.start with no step.end after it, or ended by a cancel.
   /// Outside a transaction their work may be done in full, in part or not at all.
   std::set<step_key> step_interrupted;
-  /// Steps that failed with on_error = "continue", in order ("phase/step").
-  std::vector<std::string> continued;
+  /// Steps whose last end is a failure that on_error = "continue" let pass, in order.
+  std::vector<step_key> continued;
   bool rolling_back = false;                   ///< a run.rollback record was written
   std::set<step_key> rolled_back;              ///< rollback.end succeeded
   std::vector<json> records;                   ///< all records of the run, in order

@@ -211,6 +211,29 @@ TEST_F(CommitInDoubt, AnOutcomeTheServerCannotTellEndsTheRunInDoubtWithoutRunnin
   EXPECT_TRUE(records("rollback.start").empty());
 }
 
+TEST_F(CommitInDoubt, AContinuedFailureInAPhaseThatRunsAgainCountsOnce) {
+  book = {};  // its steps hold references into the old sandbox: drop them first
+  auto file = dir.write("runbooks/t.lua", R"lua(runbook "t" {
+    phase "load" { transaction = true,
+      step "optional" { on_error = "continue", run = function(ctx) error("still broken") end },
+      step "rows" { run = function(ctx) ctx.log("rows ran") end },
+    },
+  })lua");
+  sb = std::make_unique<rb::lua::sandbox>();
+  rb::lua::open_all(*sb);
+  book = rb::lua::load_runbook(*sb, file, "t");
+  // Crashed inside the phase's transaction, after "optional" failed and was let pass.
+  log->append(id, "run.start", {{"runbook", "t"}, {"sha256", book.file_sha256}, {"params", json::object()}});
+  log->append(id, "phase.start", {{"phase", "load"}, {"transaction", true}});
+  log->append(id, "step.start", {{"phase", "load"}, {"step", "optional"}});
+  log->append(id, "step.end", {{"phase", "load"}, {"step", "optional"}, {"status", "failed"}, {"on_error", "continue"}});
+  log->append(id, "step.start", {{"phase", "load"}, {"step", "rows"}});
+  auto o = resume(300ms);
+  EXPECT_EQ(o.status, "succeeded_with_failures");
+  EXPECT_EQ(o.continued, std::vector<std::string>{"load/optional"});
+  EXPECT_EQ(logged(), std::vector<std::string>{"rows ran"});
+}
+
 // A step outside a transaction is killed after its INSERT ran, before its end was journaled.
 TEST(InterruptedStep, AKilledInsertIsNotAppliedTwiceOnResume) {
   temp_dir dir{"rb-interrupted"};
