@@ -186,12 +186,13 @@ run::step_def read_step(sandbox& sb, const declaration& d) {
   s.where = {d.source, d.line};
   spec_reader r(L, -1, s.where, "step '" + d.name + "'",
                 {"run", "verify", "rollback", "when", "retry", "timeout", "confirm", "on_error", "description",
-                 "statement_timeout", "lock_timeout"});
+                 "statement_timeout", "lock_timeout", "idempotent"});
   if (r.items() > 0) fail(s.where, r.owner() + ": a step holds fields only, not other steps or phases");
   r.function("run", true);
   s.has_verify = r.function("verify", false);
   s.has_rollback = r.function("rollback", false);
   s.has_when = r.function("when", false);
+  s.idempotent = r.boolean("idempotent").value_or(false);
   s.retry = read_retry(L, r);
   s.timeout = r.duration("timeout");
   s.confirm = r.string("confirm");

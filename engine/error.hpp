@@ -10,7 +10,8 @@ namespace rb {
 
 /// Every kind of failure the engine distinguishes, declared once with a stable name and exit
 /// code (see kind_info in error.cpp). Exit codes: 0 ok, 1 run failed, 2 usage or bad input,
-/// 3 rollback failed, 75 locked by another run, 130 cancelled.
+/// 3 rollback failed, 4 succeeded with failures (steps with on_error = "continue" failed),
+/// 75 locked by another run, 130 cancelled.
 enum class error_kind {
   usage,            ///< the caller used the tool wrongly (bad flag, unknown runbook)
   bad_runbook,      ///< a runbook or config file is malformed
@@ -45,6 +46,7 @@ inline constexpr int ok = 0;
 inline constexpr int failed = 1;
 inline constexpr int usage = 2;
 inline constexpr int rollback_failed = 3;
+inline constexpr int succeeded_with_failures = 4;  ///< a run status, not an error kind
 inline constexpr int locked = 75;
 inline constexpr int cancelled = 130;
 }  // namespace exit_codes

@@ -64,7 +64,13 @@ Ctrl-C stops the running step (its SQL cancelled, its commands killed) and rolls
 (unless --no-rollback); a second Ctrl-C stops at once, and 'runbook resume' continues.
 
 Exit codes: 0 succeeded, 1 run failed (rolled back), 2 usage or bad input,
-3 rollback failed, 75 locked by another run, 130 cancelled.
+3 rollback failed, 4 succeeded with failures (steps with on_error = "continue" failed),
+75 locked by another run, 130 cancelled.
+
+After a crash, 'runbook resume' never runs a committed phase twice: it asks the server what
+became of a COMMIT in flight. A step interrupted outside a transaction is checked by its
+verify, re-run only if it is idempotent = true, and otherwise waits for the operator
+(--rerun-interrupted or --mark-interrupted-done).
 
 'runbook <command> --help' describes a command's options.
 )";
@@ -199,7 +205,7 @@ int cmd_list(std::vector<std::string> args) {
 
 json step_json(const run::runbook_def& book, const run::phase_def& phase, const run::step_def& s) {
   json j = {{"name", s.name}, {"source", s.where.str()}, {"verify", s.has_verify}, {"rollback", s.has_rollback},
-            {"when", s.has_when}};
+            {"when", s.has_when}, {"idempotent", s.idempotent}};
   if (!s.description.empty()) j["description"] = s.description;
   j["timeout"] = format_duration(s.timeout ? *s.timeout : phase.timeout ? *phase.timeout : book.timeout);
   if (s.retry.attempts > 1) {
@@ -267,6 +273,7 @@ void print_book_text(const run::runbook_def& book) {
       if (s.has_when) notes.push_back("conditional");
       if (s.has_verify) notes.push_back("verify");
       if (s.has_rollback) notes.push_back("rollback");
+      if (s.idempotent) notes.push_back("idempotent");
       if (s.retry.attempts > 1)
         notes.push_back("retry " + std::to_string(s.retry.attempts) + "x " + j["retry"]["backoff"].get<std::string>() +
                         (s.retry.on.empty() ? "" : " on " + join(s.retry.on, ",")));
@@ -464,7 +471,10 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
       "json", "print one JSON object with the run id and status at the end")(
       "run", "run id (or a unique prefix)", cxxopts::value<std::string>());
   if (backward) p.options.add_options()("phase", "only the steps of this phase (a partial rollback)", cxxopts::value<std::string>());
-  else p.options.add_options()("no-rollback", "if interrupted (Ctrl-C), stop without rolling back");
+  else
+    p.options.add_options()("no-rollback", "if interrupted (Ctrl-C), stop without rolling back")(
+        "rerun-interrupted", "run a step that was interrupted outside a transaction again (its work may be done twice)")(
+        "mark-interrupted-done", "a step that was interrupted outside a transaction did its work: record it as done");
   p.options.add_options()("target", "database target from the config file (default: the one the run used)",
                           cxxopts::value<std::string>())(
       "dsn", "connect to this DSN (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
@@ -510,6 +520,10 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   opts.reason = opt_string(r, "reason").value_or("");
   opts.force = r.count("force") > 0;
   opts.no_rollback = !backward && r.count("no-rollback") > 0;
+  opts.rerun_interrupted = !backward && r.count("rerun-interrupted") > 0;
+  opts.mark_interrupted_done = !backward && r.count("mark-interrupted-done") > 0;
+  if (opts.rerun_interrupted && opts.mark_interrupted_done)
+    throw error(error_kind::usage, "--rerun-interrupted and --mark-interrupted-done contradict each other: pass one");
   bool as_json = r.count("json") > 0;
   run::reporter out(as_json ? std::cerr : std::cout, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
   run::terminal_confirmer confirm;
@@ -642,11 +656,11 @@ int cmd_rehearse(std::vector<std::string> args) {
   if (r.count("forward-only")) {
     int after = probe.take(probe_ctx);
     diff = probe.diff(probe_ctx, before, after);
-    ok = forward.status == run::status::succeeded;
+    ok = forward.status == run::status::succeeded || forward.status == run::status::succeeded_with_failures;
     progress << "\nwhat the runbook changes on the copy" << (diff.empty() ? ": nothing" : ":") << "\n";
     result["after"] = probe.digest(after);
   } else {
-    if (forward.status == run::status::succeeded) {
+    if (forward.status == run::status::succeeded || forward.status == run::status::succeeded_with_failures) {
       run::run_state state = run::load_run(log_path, forward.run_id);
       run::run_outcome back = exec.rollback(book, state, opts, std::nullopt);
       result["rollback"] = back.status;
@@ -691,7 +705,8 @@ int cmd_history(std::vector<std::string> args) {
     json out = json::array();
     for (const auto& s : runs)
       out.push_back({{"run", s.run_id}, {"runbook", s.runbook}, {"status", s.status}, {"started", s.started},
-                     {"ended", s.ended}, {"operator", s.op}, {"reason", s.reason}, {"resumes", s.resumes}});
+                     {"ended", s.ended}, {"operator", s.op}, {"reason", s.reason}, {"resumes", s.resumes},
+                     {"failed_steps", s.continued}});
     print_json(out, 2);
     return 0;
   }
@@ -699,10 +714,12 @@ int cmd_history(std::vector<std::string> args) {
     std::cout << "no runs recorded in " << audit_file(r).string() << "\n";
     return 0;
   }
-  std::cout << pad("RUN", 24) << pad("RUNBOOK", 30) << pad("STATUS", 16) << pad("STARTED", 26) << "OPERATOR\n";
-  for (const auto& s : runs)
-    std::cout << pad(s.run_id, 24) << pad(s.runbook, 30) << pad(s.status, 16) << pad(s.started, 26) << s.op
+  std::cout << pad("RUN", 24) << pad("RUNBOOK", 30) << pad("STATUS", 25) << pad("STARTED", 26) << "OPERATOR\n";
+  for (const auto& s : runs) {
+    std::cout << pad(s.run_id, 24) << pad(s.runbook, 30) << pad(s.status, 25) << pad(s.started, 26) << s.op
               << (s.reason.empty() ? "" : "  (" + s.reason + ")") << "\n";
+    if (!s.continued.empty()) std::cout << "  failed steps: " << join(s.continued, ", ") << "\n";
+  }
   return 0;
 }
 

@@ -8,10 +8,12 @@
 #include <thread>
 
 #include "engine/db/advisory_lock.hpp"
+#include "engine/db/xact.hpp"
 #include "engine/db/savepoint.hpp"
 #include "engine/db/transaction.hpp"
 #include "engine/run/cancel.hpp"
 #include "engine/run/context.hpp"
+#include "engine/run/recovery.hpp"
 #include "engine/run/retry.hpp"
 #include "engine/run/state.hpp"
 #include "engine/util/duration.hpp"
@@ -49,6 +51,7 @@ on_error policy_for(const runbook_def& book, const phase_def& phase, const step_
 
 int exit_code_for(std::string_view s) {
   if (s == status::succeeded) return exit_codes::ok;
+  if (s == status::succeeded_with_failures) return exit_codes::succeeded_with_failures;
   if (s == status::rollback_failed) return exit_codes::rollback_failed;
   if (s == status::cancelled) return exit_codes::cancelled;
   return exit_codes::failed;
@@ -81,6 +84,7 @@ run_outcome executor::resume(const runbook_def& book, const run_state& state, co
                                        " started (sha256 " + recorded.substr(0, 12) + "… then, " +
                                        book.file_sha256.substr(0, 12) +
                                        "… now); resume with --force to run the changed file");
+  if (!state.rolling_back) require_decided(book, state, opts);  // before anything is recorded
   return execute(book, opts, &state);
 }
 
@@ -192,7 +196,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     if (outcome.rolled_back || st == status::cancelled) f["rolled_back"] = outcome.rolled_back;
     ctx.set_position(nullptr, nullptr);
     ctx.audit("run.end", std::move(f));
-    m_out.run_finished(outcome.status, outcome.duration, outcome.run_id);
+    m_out.run_finished(outcome.status, outcome.duration, outcome.run_id, outcome.continued);
     return outcome;
   };
   auto step_succeeded = [&](const phase_def& p, const step_def& s) {
@@ -203,6 +207,15 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     auto it = resumed->phase_status.find(p.name);
     return it != resumed->phase_status.end() && it->second == status::succeeded;
   };
+  // Failures that on_error = "continue" let pass before the crash still count, unless their
+  // phase's transaction died with the process (the phase runs again).
+  auto carry_continued = [&](const phase_def& p) {
+    for (const auto& [ph, st] : resumed->continued)
+      if (ph == p.name) outcome.continued.push_back(ph + "/" + st);
+  };
+  if (resumed)
+    for (const auto& p : book.phases)
+      if (!p.transaction || phase_committed(p)) carry_continued(p);
 
   // Steps whose work stands, in the order they ran: the compensation path undoes them
   // backwards. Steps of a transactional phase join only once its transaction commits.
@@ -287,6 +300,49 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       }
       continue;
     }
+    const json* pending = nullptr;
+    if (resumed)
+      if (auto it = resumed->commit_pending.find(phase.name); it != resumed->commit_pending.end()) pending = &it->second;
+    if (pending) {
+      // The process died during this phase's COMMIT: ask the server what became of it.
+      ctx.set_position(&phase, nullptr);
+      std::string xid = pending->value("xid", "");
+      if (!m_target || !m_target->configured())
+        throw error(error_kind::usage, "phase '" + phase.name + "' was committing when run " + outcome.run_id +
+                                           " was interrupted; resuming it needs its database target to ask what "
+                                           "became of that COMMIT (--target, --dsn or RUNBOOK_DSN)");
+      db::xact_fate fate = settle_commit(*m_target, xid, opts.commit_patience, m_out);
+      json f = {{"phase", phase.name}, {"xid", xid}, {"xact_status", std::string(db::to_string(fate))}};
+      if (fate == db::xact_fate::committed) {
+        f["action"] = "done";
+        ctx.audit("phase.recovered", std::move(f));
+        m_out.message("phase '" + phase.name + "': its COMMIT (transaction " + xid +
+                      ") went through before the crash; its steps are done and do not run again");
+        carry_continued(phase);
+        for (const auto& s : phase.steps) {
+          ++index;
+          if (step_succeeded(phase, s)) done.push_back({&phase, &s});
+        }
+        ctx.audit("phase.end", {{"phase", phase.name}, {"status", "succeeded"}, {"transaction", "committed"},
+                                {"xid", xid}, {"recovered", true}}, false);
+        continue;
+      }
+      if (fate == db::xact_fate::aborted) {
+        f["action"] = "rerun";
+        ctx.audit("phase.recovered", std::move(f));
+        m_out.message("phase '" + phase.name + "': its COMMIT (transaction " + xid +
+                      ") did not go through before the crash; the phase runs again");
+      } else {
+        step_error err = commit_in_doubt(book, phase, outcome.run_id, xid, fate, opts.commit_patience);
+        f["error"] = err.to_json();
+        ctx.audit("phase.in_doubt", std::move(f));
+        if (fate == db::xact_fate::in_progress) throw error(error_kind::in_doubt, err.message);  // the run stays open
+        outcome.error = err;
+        outcome.failed_step = phase.name + " (COMMIT)";
+        ctx.audit("phase.end", {{"phase", phase.name}, {"status", "in_doubt"}, {"xid", xid}, {"duration_ms", 0}});
+        return finish(status::failed);
+      }
+    }
     ctx.set_position(&phase, nullptr);
     // Not synced by itself: the step.start that follows is, before the step acts.
     ctx.audit("phase.start", {{"phase", phase.name}, {"index", phase_no}, {"of", book.phases.size()},
@@ -317,6 +373,11 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       ++index;
       if (resumed && !phase.transaction && resumed->step_done(phase.name, step.name)) {
         if (step_succeeded(phase, step)) done.push_back({&phase, &step});
+        continue;
+      }
+      if (resumed && !phase.transaction && resumed->step_interrupted.count({phase.name, step.name}) &&
+          recover_interrupted(ctx, book, phase, step, opts, index, total) == recovery::done) {
+        done.push_back({&phase, &step});
         continue;
       }
       if (cancel::requested()) {
@@ -365,31 +426,68 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       return fail_run(phase, where, r.error, policy == on_error::cont ? on_error::rollback : policy,
                       ms_between(phase_t0, m_clock.now()), rolled_back);
     }
+    std::string xid;
     if (!ended && txn) {
       ctx.set_position(&phase, nullptr);
+      try {
+        db::connection& c = ctx.database();
+        if (c.in_transaction()) xid = db::current_xact_id(c);
+      } catch (const std::exception&) {
+        // The transaction is doomed already (or the session gone): COMMIT below says why.
+      }
+      // Fsynced before COMMIT is sent: if this process dies before it learns the outcome,
+      // resume asks the server (pg_xact_status) instead of running the phase twice.
+      if (!xid.empty()) ctx.audit("phase.commit", {{"phase", phase.name}, {"xid", xid}});
       try {
         txn->commit();
       } catch (const std::exception& e) {
         step_error err = step_error_from(e);
-        if (err.kind == error_kind::in_doubt) {
-          // The outcome is unknown: never retried, never compensated blindly. Alert and audit.
-          ctx.audit("phase.in_doubt", {{"phase", phase.name}, {"error", err.to_json()}});
+        on_error commit_policy = book.on_err == on_error::abort ? on_error::abort : on_error::rollback;
+        if (err.kind != error_kind::in_doubt)
+          return fail_run(phase, phase.name + " (COMMIT)", err, commit_policy, ms_between(phase_t0, m_clock.now()), true);
+        // The answer to COMMIT was lost with the connection: ask the server, on a new session,
+        // what became of the transaction. Never retried, never compensated blindly.
+        db::xact_fate fate = db::xact_fate::unknown;
+        if (!xid.empty()) {
+          try {
+            fate = settle_commit(*m_target, xid, opts.commit_patience, m_out);
+          } catch (const std::exception&) {
+            // the server cannot be asked now: the outcome stays unknown
+          }
+        }
+        json f = {{"phase", phase.name}, {"xid", xid}, {"xact_status", std::string(db::to_string(fate))}};
+        if (fate == db::xact_fate::aborted) {
+          f["action"] = "rolled_back";
+          ctx.audit("phase.recovered", std::move(f));
+          err.kind = error_kind::connection;
+          err.klass = "connection";
+          err.message += "; the server says transaction " + xid + " was rolled back";
+          return fail_run(phase, phase.name + " (COMMIT)", err, commit_policy, ms_between(phase_t0, m_clock.now()), true);
+        }
+        if (fate != db::xact_fate::committed) {
+          f["error"] = err.to_json();
+          ctx.audit("phase.in_doubt", std::move(f));
           outcome.error = err;
           outcome.failed_step = phase.name + " (COMMIT)";
-          ctx.audit("phase.end", {{"phase", phase.name}, {"status", "in_doubt"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}});
+          ctx.audit("phase.end", {{"phase", phase.name}, {"status", "in_doubt"}, {"xid", xid},
+                                  {"duration_ms", ms_between(phase_t0, m_clock.now())}});
           return finish(status::failed);
         }
-        return fail_run(phase, phase.name + " (COMMIT)", err, book.on_err == on_error::abort ? on_error::abort : on_error::rollback,
-                        ms_between(phase_t0, m_clock.now()), true);
+        f["action"] = "done";
+        ctx.audit("phase.recovered", std::move(f));
+        m_out.message("phase '" + phase.name + "': the connection was lost during COMMIT; the server says transaction " +
+                      xid + " committed");
       }
       for (auto& d : phase_done) done.push_back(d);
     }
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "succeeded"}, {"duration_ms", ms_between(phase_t0, m_clock.now())}};
     if (phase.transaction) f["transaction"] = "committed";
+    if (!xid.empty()) f["xid"] = xid;
     ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
   }
-  return finish(status::succeeded);
+  // Failures that on_error = "continue" let pass still show: schedules and monitors must see them.
+  return finish(outcome.continued.empty() ? status::succeeded : status::succeeded_with_failures);
 }
 
 void executor::arm(run_context& ctx, const runbook_def& book, const phase_def& phase, const step_def& step,

@@ -18,6 +18,8 @@ namespace rb::run {
 /// Final states of a run, as written in run.end.
 namespace status {
 inline constexpr std::string_view succeeded = "succeeded";
+/// Every step ran, but some failed with on_error = "continue" (exit code 4).
+inline constexpr std::string_view succeeded_with_failures = "succeeded_with_failures";
 inline constexpr std::string_view failed = "failed";
 inline constexpr std::string_view rolled_back = "rolled_back";
 inline constexpr std::string_view rollback_failed = "rollback_failed";
@@ -35,6 +37,12 @@ struct run_options {
   bool force = false;            ///< resume although the runbook file changed
   bool no_rollback = false;      ///< on cancel, stop without running the rollback path
   bool rehearsal = false;        ///< a `runbook rehearse` run, on a copy (marked in run.start)
+  /// Resume: run a step interrupted outside a transaction again (--rerun-interrupted) ...
+  bool rerun_interrupted = false;
+  /// ... or take its work as done (--mark-interrupted-done): the operator checked.
+  bool mark_interrupted_done = false;
+  /// Resume: how long to wait for a COMMIT still running on the server to finish.
+  milliseconds commit_patience{60'000};
 };
 
 struct run_outcome {
@@ -69,8 +77,11 @@ class executor {
   run_outcome run(const runbook_def& book, const run_options& opts);
 
   /// Continues an interrupted run from its first unfinished step; never re-runs a finished
-  /// one. Throws rb::error(usage) when the run already ended, or when the runbook file
-  /// changed since the run started (unless opts.force).
+  /// one. A transactional phase whose COMMIT was under way is settled by asking the server
+  /// (see recovery.cpp); a step interrupted outside a transaction is verified, or re-run only
+  /// when idempotent or opts.rerun_interrupted. Throws rb::error(usage) when the run already
+  /// ended, when the runbook file changed since the run started (unless opts.force), or when
+  /// an interrupted step needs the operator's decision.
   run_outcome resume(const runbook_def& book, const run_state& state, const run_options& opts);
 
   /// Runs the rollback path of a finished or interrupted run: the rollback handlers of its
@@ -84,6 +95,7 @@ class executor {
     const step_def* step;
   };
   enum class step_status { succeeded, skipped, failed };
+  enum class recovery { done, rerun };
   struct step_result {
     step_status status;
     std::optional<step_error> error;
@@ -96,6 +108,10 @@ class executor {
   /// Sets the context's deadline and database timeouts for a call of the step's code.
   void arm(class run_context& ctx, const runbook_def& book, const phase_def& phase, const step_def& step,
            step_call& call) const;
+  /// Resume of a step interrupted outside a transaction: its verify says done, or it may run
+  /// again; throws rb::error(usage) when neither and the operator did not decide (recovery.cpp).
+  recovery recover_interrupted(class run_context& ctx, const runbook_def& book, const phase_def& phase,
+                               const step_def& step, const run_options& opts, std::size_t index, std::size_t total);
   /// Runs the rollback handlers of `done` in reverse; returns false when one failed.
   bool compensate(class run_context& ctx, const runbook_def& book, const std::vector<step_ref>& done,
                   const run_state* resumed, std::optional<step_error>& failure, int& undone);

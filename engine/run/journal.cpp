@@ -39,12 +39,36 @@ run_state load_run(const std::filesystem::path& log, const std::string& id) {
     if (ev == "run.start") s.start = r;
     else if (ev == "run.end") s.end = r;
     else if (ev == "run.resume") s.end.reset();  // a resumed run is open again
-    else if (ev == "step.start") s.step_started.insert(key);
-    else if (ev == "step.end") s.step_end[key] = r;
-    else if (ev == "phase.end") s.phase_status[key.first] = r.value("status", "");
-    else if (ev == "run.rollback") s.rolling_back = true;
-    else if (ev == "rollback.end" && r.value("status", "") == "succeeded") s.rolled_back.insert(key);
+    else if (ev == "step.start") {
+      s.step_started.insert(key);
+      s.step_interrupted.insert(key);
+    } else if (ev == "step.end") {
+      s.step_end[key] = r;
+      bool cancelled = r.contains("error") && r["error"].is_object() && r["error"].value("kind", "") == "cancelled";
+      if (cancelled) s.step_interrupted.insert(key);
+      else s.step_interrupted.erase(key);
+    } else if (ev == "phase.start") {
+      s.commit_pending.erase(key.first);
+    } else if (ev == "phase.commit") {
+      s.commit_pending[key.first] = r;
+    } else if (ev == "phase.end") {
+      s.phase_status[key.first] = r.value("status", "");
+      s.commit_pending.erase(key.first);
+    } else if (ev == "run.rollback") {
+      s.rolling_back = true;
+    } else if (ev == "rollback.end" && r.value("status", "") == "succeeded") {
+      s.rolled_back.insert(key);
+    }
   });
+  // In the order they ran; a step that failed and was later run again counts by its last end.
+  for (const auto& r : s.records) {
+    if (r.value("event", "") != "step.end") continue;
+    step_key key{r.value("phase", ""), r.value("step", "")};
+    const json& last = s.step_end.at(key);
+    if (last.value("seq", 0ULL) == r.value("seq", 0ULL) && r.value("status", "") == "failed" &&
+        r.value("on_error", "") == "continue")
+      s.continued.push_back(key);
+  }
   return s;
 }
 
@@ -75,6 +99,10 @@ std::vector<run_summary> history(const std::filesystem::path& log, const std::op
     if (ev == "run.end") {
       s.status = r.value("status", "");
       s.ended = r.value("ts", "");
+      s.continued.clear();
+      if (r.contains("continued") && r["continued"].is_array())
+        for (const auto& c : r["continued"])
+          if (c.is_string()) s.continued.push_back(c.get<std::string>());
     } else if (ev == "run.resume") {
       s.status = "running";
       s.host = r.value("host", s.host);

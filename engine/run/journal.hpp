@@ -24,6 +24,14 @@ struct run_state {
   std::map<step_key, json> step_end;           ///< last step.end per step
   std::set<step_key> step_started;
   std::map<std::string, std::string> phase_status;  ///< phase -> status of its phase.end
+  /// phase -> its phase.commit record (with the transaction's `xid`) when no phase.end followed:
+  /// the process died during COMMIT, and only the server knows whether it went through.
+  std::map<std::string, json> commit_pending;
+  /// Steps interrupted mid-way: a step.start with no step.end after it, or ended by a cancel.
+  /// Outside a transaction their work may be done in full, in part or not at all.
+  std::set<step_key> step_interrupted;
+  /// Steps whose last end is a failure that on_error = "continue" let pass, in order.
+  std::vector<step_key> continued;
   bool rolling_back = false;                   ///< a run.rollback record was written
   std::set<step_key> rolled_back;              ///< rollback.end succeeded
   std::vector<json> records;                   ///< all records of the run, in order
@@ -42,6 +50,7 @@ struct run_summary {
   std::string run_id, runbook, status, started, ended, op, reason, host;
   long long pid = 0;
   int resumes = 0;
+  std::vector<std::string> continued;  ///< steps that failed with on_error = "continue" (run.end)
 };
 
 /// Runs in the log, oldest first, optionally only those of one runbook.

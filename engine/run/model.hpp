@@ -105,6 +105,9 @@ struct step_def {
   std::string description;
   source_loc where;
   bool has_verify = false, has_rollback = false, has_when = false;
+  /// Running it twice does no harm: a resume re-runs it when it was interrupted outside a
+  /// transaction (other such steps are verified, or wait for the operator's decision).
+  bool idempotent = false;
   std::optional<milliseconds> timeout;
   retry_policy retry;
   std::optional<on_error> on_err;

@@ -18,7 +18,7 @@ constexpr const char* k_bold = "1";
 
 const char* status_color(std::string_view status) {
   if (status == "succeeded") return k_green;
-  if (status == "skipped" || status == "continued") return k_yellow;
+  if (status == "skipped" || status == "continued" || status == "succeeded_with_failures") return k_yellow;
   return k_red;
 }
 }  // namespace
@@ -121,10 +121,16 @@ void reporter::message(std::string_view line) {
   m_out.flush();
 }
 
-void reporter::run_finished(std::string_view status, milliseconds took, const std::string& run_id) {
+void reporter::run_finished(std::string_view status, milliseconds took, const std::string& run_id,
+                            const std::vector<std::string>& failed) {
   if (m_opts.quiet) return;
   close_line();
   m_out << "run " << run_id << " " << paint(status, status_color(status)) << " in " << format_duration(took) << "\n";
+  if (!failed.empty()) {
+    m_out << "  " << failed.size() << (failed.size() == 1 ? " step" : " steps")
+          << " failed and the run went on (on_error = \"continue\"):\n";
+    for (const auto& f : failed) m_out << "    - " << paint(f, k_red) << "\n";
+  }
   m_out.flush();
 }
 

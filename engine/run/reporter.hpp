@@ -5,6 +5,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/run/model.hpp"
 #include "engine/util/secrets.hpp"
@@ -36,7 +37,9 @@ class reporter {
   void rollback_step(const phase_def& phase, const step_def& step, std::string_view status,
                      const step_error* err);
   void message(std::string_view line);
-  void run_finished(std::string_view status, milliseconds took, const std::string& run_id);
+  /// The summary line; `failed` names the steps that failed with on_error = "continue".
+  void run_finished(std::string_view status, milliseconds took, const std::string& run_id,
+                    const std::vector<std::string>& failed = {});
 
  private:
   void close_line();

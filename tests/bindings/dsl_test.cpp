@@ -371,6 +371,23 @@ TEST_F(RunbookFile, ReportsABadOnErrorValue) {
   EXPECT_THAT(msg, HasSubstr("continue"));
 }
 
+TEST_F(RunbookFile, ReadsIdempotentAsABooleanAndRefusesAnythingElse) {
+  auto book = load("ops.idem", R"(runbook "ops.idem" {
+  step "one" { run = function() end, idempotent = true },
+  step "two" { run = function() end },
+}
+)");
+  EXPECT_TRUE(book.phases[0].steps[0].idempotent);
+  EXPECT_FALSE(book.phases[0].steps[1].idempotent);
+  std::string msg = load_error("ops.bad", R"(runbook "ops.bad" {
+  step "one" { run = function() end, idempotent = "yes" },
+}
+)");
+  EXPECT_THAT(msg, StartsWith(at("ops.bad", 2)));
+  EXPECT_THAT(msg, HasSubstr("idempotent"));
+  EXPECT_THAT(msg, HasSubstr("true or false"));
+}
+
 TEST_F(RunbookFile, ReportsABadRetryBackoff) {
   std::string msg = load_error("ops.bad", R"(runbook "ops.bad" {
   step "one" {

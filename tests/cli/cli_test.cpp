@@ -50,6 +50,27 @@ TEST_F(Cli, JsonPrintsOneObjectWithRunAndStatus) {
   EXPECT_NE(r.err.find("undo first"), std::string::npos);  // progress went to stderr
 }
 
+TEST_F(Cli, AStepThatFailedWithOnErrorContinueExitsFourAndHistoryShowsIt) {
+  dir.write("runbooks/ops/partial.lua", R"lua(runbook "ops.partial" {
+    step "cleanup" { on_error = "continue", run = function() error("cleanup broke") end },
+    step "report" { run = function(ctx) ctx.log("report ran") end },
+  })lua");
+  auto r = cli.run({"run", "ops.partial"});
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("report ran"), std::string::npos);
+  EXPECT_NE(r.out.find("succeeded_with_failures"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("- main/cleanup"), std::string::npos) << r.out;
+  EXPECT_EQ(cli.events("run.end").at(0)["status"], "succeeded_with_failures");
+  auto h = cli.run({"history"});
+  EXPECT_NE(h.out.find("succeeded_with_failures"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find("failed steps: main/cleanup"), std::string::npos) << h.out;
+  auto hj = json::parse(cli.run({"history", "--json"}).out);
+  EXPECT_EQ(hj.at(0)["status"], "succeeded_with_failures");
+  EXPECT_EQ(hj.at(0)["failed_steps"], json::array({"main/cleanup"}));
+  auto help = cli.run({"--help"});
+  EXPECT_NE(help.out.find("4 succeeded with failures"), std::string::npos) << help.out;
+}
+
 TEST_F(Cli, AFailingRollbackExitsThree) {
   dir.write("runbooks/ops/bad_undo.lua", R"lua(runbook "ops.bad_undo" {
     step "a" { run = function() end, rollback = function() error("undo broke") end },

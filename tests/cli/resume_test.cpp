@@ -24,7 +24,7 @@ TEST(Resume, ContinuesAfterKillDashNineWithoutRepeatingCompletedSteps) {
     params = { until_time = { type = "integer", doc = "epoch seconds when 'slow' may finish" } },
     phase "work" {
       step "first" { run = function(ctx) audit.note("first ran") end },
-      step "slow" { run = function(ctx) while os.time() < ctx.params.until_time do end end },
+      step "slow" { idempotent = true, run = function(ctx) while os.time() < ctx.params.until_time do end end },
       step "last" { run = function(ctx) audit.note("last ran") end },
     },
   })lua");
@@ -69,7 +69,7 @@ TEST(Resume, ContinuesAfterKillDashNineWithoutRepeatingCompletedSteps) {
 TEST(Resume, RefusesWhenTheRunbookFileChangedUnlessForced) {
   temp_dir dir{"rb-resume2"};
   dir.write("runbooks/crash/edit.lua", R"lua(runbook "crash.edit" {
-    step "slow" { run = function(ctx) while os.time() < ctx.params.t do end end },
+    step "slow" { idempotent = true, run = function(ctx) while os.time() < ctx.params.t do end end },
     params = { t = { type = "integer" } },
   })lua");
   cli_sandbox cli(dir.path());
@@ -80,7 +80,7 @@ TEST(Resume, RefusesWhenTheRunbookFileChangedUnlessForced) {
   ::waitpid(pid, nullptr, 0);
   std::string run_id = cli.events("run.start").at(0)["run"];
   dir.write("runbooks/crash/edit.lua", R"lua(runbook "crash.edit" {
-    step "slow" { run = function(ctx) audit.note("edited version") end },
+    step "slow" { idempotent = true, run = function(ctx) audit.note("edited version") end },
     params = { t = { type = "integer" } },
   })lua");
   auto r = cli.run({"resume", run_id});

@@ -222,10 +222,53 @@ TEST_F(Executor, OnErrorContinueRecordsTheFailureAndGoesOn) {
     step "next" { run = function(ctx) ctx.log("next ran") end },
   })lua");
   auto o = run();
-  EXPECT_EQ(o.status, "succeeded");
   EXPECT_EQ(o.continued, (strings{"main/optional"}));
   EXPECT_EQ(logged(), (strings{"next ran"}));
   EXPECT_EQ(records("step.end")[0]["on_error"], "continue");
+}
+
+TEST_F(Executor, AContinuedFailureEndsTheRunSucceededWithFailuresNotSucceeded) {
+  load(R"lua(runbook "t" {
+    step "optional" { on_error = "continue", run = function() error("meh") end },
+    step "next" { run = function(ctx) ctx.log("next ran") end },
+  })lua");
+  auto o = run();
+  EXPECT_EQ(o.status, "succeeded_with_failures");
+  EXPECT_EQ(o.exit_code(), 4);
+  EXPECT_EQ(o.to_json()["continued"], json(strings{"main/optional"}));
+  auto end = records("run.end").at(0);
+  EXPECT_EQ(end["status"], "succeeded_with_failures");
+  EXPECT_EQ(end["continued"], json(strings{"main/optional"}));
+  // The summary names the failed step; history shows the status and the step.
+  EXPECT_NE(output.str().find("succeeded_with_failures"), std::string::npos) << output.str();
+  EXPECT_NE(output.str().find("- main/optional"), std::string::npos) << output.str();
+  auto h = run::history(log->path(), std::nullopt);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].status, "succeeded_with_failures");
+  EXPECT_EQ(h[0].continued, (strings{"main/optional"}));
+}
+
+TEST_F(Executor, AResumedRunRemembersFailuresFromBeforeTheCrash) {
+  load(R"lua(runbook "t" {
+    step "optional" { on_error = "continue", run = function() error("meh") end },
+    step "next" { run = function(ctx) ctx.log("next ran") end },
+  })lua");
+  std::string id = "20260101T000000Z-c0ffee";
+  log->append(id, "run.start", {{"runbook", "t"}, {"sha256", book.file_sha256}, {"params", json::object()}});
+  log->append(id, "step.start", {{"phase", "main"}, {"step", "optional"}});
+  log->append(id, "step.end", {{"phase", "main"}, {"step", "optional"}, {"status", "failed"}, {"on_error", "continue"}});
+  run::executor exec(*log, out, clk, confirm);
+  auto o = exec.resume(book, run::load_run(log->path(), id), {});
+  EXPECT_EQ(o.status, "succeeded_with_failures");
+  EXPECT_EQ(o.continued, (strings{"main/optional"}));
+  EXPECT_EQ(logged(), (strings{"next ran"}));
+}
+
+TEST_F(Executor, ARunWithoutFailuresStillEndsSucceededWithExitCodeZero) {
+  load(R"lua(runbook "t" { step "a" { on_error = "continue", run = function() end } })lua");
+  auto o = run();
+  EXPECT_EQ(o.status, "succeeded");
+  EXPECT_EQ(o.exit_code(), 0);
 }
 
 TEST_F(Executor, OnErrorAbortStopsWithoutCompensating) {
@@ -331,7 +374,7 @@ TEST_F(Executor, ResumeContinuesFromTheFirstUnfinishedStepAndNeverRepeatsAFinish
   load(R"lua(runbook "t" {
     phase "p" {
       step "a" { run = function(ctx) ctx.log("a") end },
-      step "b" { run = function(ctx) ctx.log("b") end },
+      step "b" { idempotent = true, run = function(ctx) ctx.log("b") end },
       step "c" { run = function(ctx) ctx.log("c") end },
     },
   })lua");
@@ -351,6 +394,150 @@ TEST_F(Executor, ResumeContinuesFromTheFirstUnfinishedStepAndNeverRepeatsAFinish
   EXPECT_EQ(records("run.resume").size(), 1u);
   // A finished run cannot be resumed.
   EXPECT_THROW(exec.resume(book, run::load_run(log->path(), id), {}), error);
+}
+
+/// The journal of a run that crashed while running step b of phase p (outside a transaction).
+std::string crashed_in_b(audit::log& log, const run::runbook_def& book) {
+  std::string id = "20260101T000000Z-0b0b0b";
+  log.append(id, "run.start", {{"runbook", "t"}, {"sha256", book.file_sha256}, {"params", json::object()}});
+  log.append(id, "phase.start", {{"phase", "p"}});
+  log.append(id, "step.start", {{"phase", "p"}, {"step", "a"}, {"attempt", 1}});
+  log.append(id, "step.end", {{"phase", "p"}, {"step", "a"}, {"status", "succeeded"}});
+  log.append(id, "step.start", {{"phase", "p"}, {"step", "b"}, {"attempt", 1}});
+  return id;
+}
+
+TEST_F(Executor, ResumeDoesNotRepeatAnInterruptedStepUntilTheOperatorDecides) {
+  load(R"lua(runbook "t" {
+    phase "p" {
+      step "a" { run = function(ctx) ctx.log("a") end },
+      step "b" { run = function(ctx) ctx.log("b") end },
+      step "c" { run = function(ctx) ctx.log("c") end },
+    },
+  })lua");
+  std::string id = crashed_in_b(*log, book);
+  run::executor exec(*log, out, clk, confirm);
+  try {
+    exec.resume(book, run::load_run(log->path(), id), {});
+    FAIL() << "expected a refusal";
+  } catch (const error& e) {
+    EXPECT_EQ(e.exit_code(), 2);
+    std::string m = e.what();
+    EXPECT_NE(m.find("step 'b' of phase 'p'"), std::string::npos) << m;
+    EXPECT_NE(m.find("--rerun-interrupted"), std::string::npos) << m;
+    EXPECT_NE(m.find("--mark-interrupted-done"), std::string::npos) << m;
+  }
+  EXPECT_TRUE(records("run.resume").empty()) << "refused before anything was recorded";
+  EXPECT_TRUE(logged().empty());
+
+  run::run_options rerun;
+  rerun.rerun_interrupted = true;
+  auto o = exec.resume(book, run::load_run(log->path(), id), rerun);
+  EXPECT_EQ(o.status, "succeeded");
+  EXPECT_EQ(logged(), (strings{"b", "c"}));
+  ASSERT_EQ(records("step.rerun").size(), 1u);
+  EXPECT_EQ(records("step.rerun")[0]["because"], "--rerun-interrupted");
+}
+
+TEST_F(Executor, AStepStoppedByCtrlCOutsideATransactionCountsAsInterruptedOnResume) {
+  load(R"lua(runbook "t" {
+    phase "p" {
+      step "a" { run = function(ctx) ctx.log("a") end },
+      step "b" { run = function(ctx) ctx.log("b") end },
+    },
+  })lua");
+  // A run stopped by Ctrl-C in b with --no-rollback: b has an end, but its work may be half done.
+  std::string id = crashed_in_b(*log, book);
+  log->append(id, "step.end", {{"phase", "p"}, {"step", "b"}, {"status", "failed"}, {"on_error", "rollback"},
+                               {"error", {{"kind", "cancelled"}, {"message", "interrupted"}}}});
+  log->append(id, "run.end", {{"status", "cancelled"}, {"rolled_back", false}});
+  run::executor exec(*log, out, clk, confirm);
+  EXPECT_THROW(exec.resume(book, run::load_run(log->path(), id), {}), error);
+  run::run_options rerun;
+  rerun.rerun_interrupted = true;
+  EXPECT_EQ(exec.resume(book, run::load_run(log->path(), id), rerun).status, "succeeded");
+  EXPECT_EQ(logged(), (strings{"b"}));
+}
+
+TEST_F(Executor, MarkInterruptedDoneGoesOnWithoutRunningTheStepAndItsRollbackStillCounts) {
+  load(R"lua(runbook "t" {
+    phase "p" {
+      step "a" { run = function(ctx) ctx.log("a") end },
+      step "b" { run = function(ctx) ctx.log("b") end, rollback = function(ctx) ctx.log("undo b") end },
+      step "c" { run = function(ctx) error("c fails") end },
+    },
+  })lua");
+  std::string id = crashed_in_b(*log, book);
+  run::executor exec(*log, out, clk, confirm);
+  run::run_options opts;
+  opts.mark_interrupted_done = true;
+  auto o = exec.resume(book, run::load_run(log->path(), id), opts);
+  EXPECT_EQ(o.status, "rolled_back");
+  EXPECT_EQ(logged(), (strings{"undo b"})) << "b was not run again, and its work is undone as done work";
+  auto rec = records("step.recovered");
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0]["by"], "--mark-interrupted-done");
+}
+
+TEST_F(Executor, AnInterruptedStepWhoseVerifyPassesIsTakenAsDone) {
+  load(R"lua(runbook "t" {
+    phase "p" {
+      step "a" { run = function(ctx) ctx.log("a") end },
+      step "b" { run = function(ctx) ctx.log("b") end,
+                 verify = function(ctx, result) check(result == nil, "resume passes no result") end },
+      step "c" { run = function(ctx) ctx.log("c") end },
+    },
+  })lua");
+  std::string id = crashed_in_b(*log, book);
+  run::executor exec(*log, out, clk, confirm);
+  auto o = exec.resume(book, run::load_run(log->path(), id), {});
+  EXPECT_EQ(o.status, "succeeded");
+  EXPECT_EQ(logged(), (strings{"c"}));
+  ASSERT_EQ(records("step.recovered").size(), 1u);
+  EXPECT_EQ(records("step.recovered")[0]["by"], "verify");
+  EXPECT_EQ(records("verify").at(0)["interrupted"], true);
+  EXPECT_EQ(records("step.end").back()["step"], "c");
+}
+
+TEST_F(Executor, AnInterruptedStepWhoseVerifyFailsStopsTheResumeUnlessIdempotent) {
+  std::string source = R"lua(runbook "t" {
+    phase "p" {
+      step "a" { run = function(ctx) ctx.log("a") end },
+      step "b" { IDEMPOTENT run = function(ctx) ctx.log("b") return "done" end,
+                 verify = function(ctx, result) check(result == "done", "not there") end },
+      step "c" { run = function(ctx) ctx.log("c") end },
+    },
+  })lua";
+  auto with = [&](const std::string& idem) {
+    std::string src = source;
+    src.replace(src.find("IDEMPOTENT"), 10, idem);
+    return src;
+  };
+  load(with(""));
+  std::string id = crashed_in_b(*log, book);
+  {
+    run::executor exec(*log, out, clk, confirm);
+    try {
+      exec.resume(book, run::load_run(log->path(), id), {});
+      FAIL() << "expected the resume to stop";
+    } catch (const error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      EXPECT_NE(std::string(e.what()).find("not there"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--rerun-interrupted"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(records("step.in_doubt").size(), 1u);
+    EXPECT_TRUE(records("run.end").empty()) << "the run stays open for the operator's decision";
+    EXPECT_TRUE(logged().empty());
+  }
+  book = {};  // its steps hold references into the old sandbox: drop them first
+  load(with("idempotent = true,"));  // the file changed, hence --force
+  run::executor exec(*log, out, clk, confirm);
+  run::run_options forced;
+  forced.force = true;
+  auto o = exec.resume(book, run::load_run(log->path(), id), forced);
+  EXPECT_EQ(o.status, "succeeded") << (o.error ? o.error->describe() : "");
+  EXPECT_EQ(logged(), (strings{"b", "c"}));
+  EXPECT_EQ(records("step.rerun").at(0)["because"], "idempotent");
 }
 
 TEST_F(Executor, ResumeRefusesWhenTheRunbookChangedUnlessForced) {
