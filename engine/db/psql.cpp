@@ -120,6 +120,12 @@ shell::process_options psql_process(const psql_request& req) {
   for (const auto& [name, value] : req.vars) {
     if (!valid_var_name(name))
       throw error(error_kind::usage, "psql variable name '" + name + "' is not a name (letters, digits, _)");
+    // psql reserves all-upper-case names (ECHO, QUIET, ON_ERROR_STOP ...): ECHO would print
+    // every \set line, secrets included, so they are refused rather than passed on.
+    bool reserved = std::none_of(name.begin(), name.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+    if (reserved)
+      throw error(error_kind::usage, "psql variable name '" + name +
+                                         "' is all upper case: psql reserves such names for its own settings; use lower case");
     if (value.find('\0') != std::string::npos)
       throw error(error_kind::usage, "psql variable '" + name + "' holds a NUL byte");
     in += "\\set " + name + " " + psql_quote(value) + "\n";

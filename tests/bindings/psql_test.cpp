@@ -211,3 +211,13 @@ TEST_F(Psql, AFileOutsideTheRunbooksDirectoryIsRefused) {
 }
 
 }  // namespace
+
+TEST_F(Psql, AnUpperCaseVarIsRefusedSoEchoCannotPrintTheSetLines) {
+  sql_file("echo.sql", "select 1;\n");
+  auto o = run(R"lua(runbook "t" { step "s" { run = function(ctx)
+    ctx.db:psql("echo.sql", { vars = { ECHO = "all", token = "x" } })
+  end } })lua");
+  ASSERT_EQ(o.status, "failed");
+  ASSERT_TRUE(o.error);
+  EXPECT_NE(o.error->message.find("'ECHO' is all upper case"), std::string::npos) << o.error->message;
+}
