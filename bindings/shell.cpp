@@ -9,7 +9,7 @@
 #include "bindings/convert.hpp"
 #include "bindings/error.hpp"
 #include "bindings/sandbox.hpp"
-#include "engine/run/cancel.hpp"
+#include "engine/run/command.hpp"
 #include "engine/run/context.hpp"
 #include "engine/shell/process.hpp"
 #include "engine/util/duration.hpp"
@@ -17,8 +17,6 @@
 
 namespace rb::lua {
 namespace {
-
-constexpr std::size_t k_audit_tail = 2048;  ///< bytes of each stream kept in the audit record
 
 std::string tail(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
 
@@ -62,30 +60,7 @@ int run_process(lua_State* L, shell::process_options o, bool check, bool via_she
   sandbox& sb = sandbox::from(L);
   run::run_context* ctx = sb.current_run();
   if (!ctx) raise_usage(L, error_kind::usage, "shell can only be used while a step runs");
-  // The step's deadline bounds the command too.
-  if (auto deadline = ctx->deadline()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
-    if (left.count() < 1) left = std::chrono::milliseconds(1);
-    if (o.timeout.count() == 0 || left < o.timeout) o.timeout = left;
-  }
-  o.cancelled = [] { return run::cancel::requested(); };
-  shell::process_result r = shell::run(o);
-  json argv = json::array();
-  for (const auto& a : o.argv) argv.push_back(secrets::redact(a));
-  json env = json::object();
-  for (const auto& [k, v] : o.env) env[k] = secrets::redact(v);
-  json f = {{"argv", argv},           {"shell", via_shell},      {"exit_code", r.exit_code},
-            {"duration_ms", r.duration.count()}, {"stdout_tail", secrets::redact(tail(r.out, k_audit_tail))},
-            {"stderr_tail", secrets::redact(tail(r.err, k_audit_tail))}, {"stdout_bytes", r.out_total},
-            {"stderr_bytes", r.err_total}};
-  if (!env.empty()) f["env"] = env;
-  if (r.term_signal) f["signal"] = r.term_signal;
-  if (r.timed_out) f["timed_out"] = true;
-  if (r.cancelled) f["cancelled"] = true;
-  if (o.cwd) f["cwd"] = o.cwd->string();
-  if (ctx->phase()) f["phase"] = ctx->phase()->name;
-  if (ctx->step()) f["step"] = ctx->step()->name;
-  ctx->audit("shell", std::move(f));
+  shell::process_result r = run::run_command(*ctx, o, via_shell);  // bounded, cancellable, audited
   if (r.cancelled) {
     run::step_error e;
     e.kind = error_kind::cancelled;
