@@ -627,19 +627,49 @@ int cmd_rehearse(std::vector<std::string> args) {
   co.database = "rehearsal";
   std::cerr << "starting a sandbox PostgreSQL for the rehearsal…\n";
   db::cluster copy(co);
+  std::vector<std::string> notes;  // what the verdict must say besides the differences
   if (source) {
-    // Clone: pg_dump of the source (custom format) restored into the sandbox.
+    std::optional<std::string> password = db::dsn_password(source->dsn);
+    auto source_tool = [&](std::vector<std::string> argv) {
+      shell::process_options o;
+      o.argv = std::move(argv);
+      if (password) o.env["PGPASSWORD"] = *password;
+      return o;
+    };
+    std::cerr << "cloning " << source->name << (schema_only ? " (structure only)" : "") << " into it…\n";
+    // Roles first (cluster-wide, without passwords), so that owners and privileges come along
+    // and a migration's GRANT to a role of the source works on the copy. psql goes on past the
+    // roles the sandbox has already (postgres).
+    fs::path roles = copy.base_dir() / "roles.sql";
+    auto roles_opts = source_tool({db::pg_bin("pg_dumpall").string(), "--roles-only", "--no-role-passwords", "-f",
+                                   roles.string(), "-d", without_password(source->dsn)});
+    auto rr = audited(roles_opts);
+    bool with_roles = rr.ok();
+    if (with_roles) {
+      shell::process_options load;
+      load.argv = {db::pg_bin("psql").string(), "--no-psqlrc", "--quiet", "--dbname=" + copy.dsn("postgres"),
+                   "--file=" + roles.string()};
+      auto lr = audited(load);
+      with_roles = lr.ok();
+      if (!with_roles) rr.err = "psql: " + lr.err;
+    }
+    if (!with_roles)
+      notes.push_back("the source's roles could not be copied (" + std::string(trim(secrets::redact(rr.err))) +
+                      "), so the copy was restored without owners or privileges");
+    // Then the database: pg_dump of the source (custom format) restored into the sandbox.
+    std::vector<std::string> keep_access;
+    if (!with_roles) keep_access = {"--no-owner", "--no-privileges"};
     fs::path dump = copy.base_dir() / "clone.dump";
-    shell::process_options dump_opts;
-    dump_opts.argv = {db::pg_bin("pg_dump").string(), "-Fc", "--no-owner", "--no-privileges"};
+    auto dump_opts = source_tool({db::pg_bin("pg_dump").string(), "-Fc"});
+    dump_opts.argv.insert(dump_opts.argv.end(), keep_access.begin(), keep_access.end());
     if (schema_only) dump_opts.argv.push_back("--schema-only");
     dump_opts.argv.insert(dump_opts.argv.end(), {"-f", dump.string(), "-d", without_password(source->dsn)});
-    if (auto pw = db::dsn_password(source->dsn)) dump_opts.env["PGPASSWORD"] = *pw;
-    std::cerr << "cloning " << source->name << (schema_only ? " (structure only)" : "") << " into it…\n";
     auto d = audited(dump_opts);
     if (!d.ok()) throw error(error_kind::shell, "unable to clone " + source->name + ": pg_dump: " + secrets::redact(d.err));
     shell::process_options restore;
-    restore.argv = {db::pg_bin("pg_restore").string(), "--no-owner", "--no-privileges", "-d", copy.dsn(), dump.string()};
+    restore.argv = {db::pg_bin("pg_restore").string()};
+    restore.argv.insert(restore.argv.end(), keep_access.begin(), keep_access.end());
+    restore.argv.insert(restore.argv.end(), {"-d", copy.dsn(), dump.string()});
     auto rs = audited(restore);
     if (!rs.ok()) throw error(error_kind::shell, "unable to restore the clone: pg_restore: " + rs.err);
   } else {
@@ -663,7 +693,6 @@ int cmd_rehearse(std::vector<std::string> args) {
   json result = {{"run", forward.run_id}, {"rehearsal", rehearsal_id}, {"forward", forward.status},
                  {"before", probe.digest(before)}};
   std::vector<std::string> diff;
-  std::vector<std::string> notes;  // what the verdict must say besides the differences
   std::vector<std::string> no_rollback = steps_without_rollback(book);
   bool has_rollback = no_rollback.size() < book.step_count();
   bool ok = false;

@@ -270,12 +270,13 @@ TEST_F(Rehearse, SchemaOnlyClonesTheStructureWithoutDataAndSaysWhatWasNotCompare
   EXPECT_NE(r.out.find("rows on the copy: 0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("REHEARSAL PASSED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("row counts, table contents and sequence positions were not compared"), std::string::npos) << r.out;
-  // the clone is audited: pg_dump (with --schema-only, no password) and pg_restore
+  // the clone is audited: the roles (pg_dumpall, psql), then pg_dump with --schema-only, pg_restore
   auto shells = cli.events("shell");
-  ASSERT_EQ(shells.size(), 2u);
-  EXPECT_NE(shells[0]["argv"][0].get<std::string>().find("pg_dump"), std::string::npos) << shells[0].dump();
-  EXPECT_NE(shells[0]["argv"].dump().find("--schema-only"), std::string::npos) << shells[0].dump();
-  EXPECT_NE(shells[1]["argv"][0].get<std::string>().find("pg_restore"), std::string::npos) << shells[1].dump();
+  ASSERT_EQ(shells.size(), 4u);
+  const char* tools[] = {"pg_dumpall", "psql", "pg_dump", "pg_restore"};
+  for (std::size_t i = 0; i < 4; ++i)
+    EXPECT_NE(shells[i]["argv"][0].get<std::string>().find(tools[i]), std::string::npos) << shells[i].dump();
+  EXPECT_NE(shells[2]["argv"].dump().find("--schema-only"), std::string::npos) << shells[2].dump();
   for (const auto& s : shells) {
     EXPECT_EQ(s["exit_code"], 0) << s.dump();
     EXPECT_TRUE(s.contains("duration_ms")) << s.dump();
@@ -285,6 +286,37 @@ TEST_F(Rehearse, SchemaOnlyClonesTheStructureWithoutDataAndSaysWhatWasNotCompare
   EXPECT_EQ(c.exec("select count(*) from accounts").rows[0][0].text, "20");
   // and with --sandbox there is nothing to clone structure-only
   EXPECT_EQ(cli.run({"rehearse", "ops.migrate", "--sandbox", "--schema-only"}).exit_code, 2);
+}
+
+TEST_F(Rehearse, ACloneKeepsTheSourcesRolesOwnersAndPrivileges) {
+  std::string dsn = rb::testing::fresh_database("rehearse_roles");
+  {
+    rb::db::connection c({dsn, "setup", "test"});
+    c.script("create role rh_clone_owner; create role rh_clone_reader;");
+    c.script(k_fixture);
+    c.script("alter table accounts owner to rh_clone_owner; grant select on accounts to rh_clone_reader;");
+  }
+  dir.write("runbooks/ops/regrant.lua", R"lua(runbook "ops.regrant" {
+    step "access" {
+      run = function(ctx) ctx.db:script([[
+        alter table accounts owner to postgres;
+        grant insert on accounts to rh_clone_reader;
+      ]]) end,
+      rollback = function(ctx) ctx.db:script([[
+        revoke insert on accounts from rh_clone_reader;
+        alter table accounts owner to rh_clone_owner;
+      ]]) end,
+    },
+  })lua");
+  auto forward = cli.run({"rehearse", "ops.regrant", "--dsn", dsn, "--forward-only"});
+  EXPECT_EQ(forward.exit_code, 0) << forward.out << forward.err;
+  EXPECT_NE(forward.out.find("table accounts: owner changed from rh_clone_owner to postgres"), std::string::npos)
+      << forward.out;
+  EXPECT_NE(forward.out.find("table accounts: privileges of rh_clone_reader changed from SELECT to INSERT, SELECT"),
+            std::string::npos) << forward.out;
+  auto back = cli.run({"rehearse", "ops.regrant", "--dsn", dsn});
+  EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_NE(back.out.find("REHEARSAL PASSED"), std::string::npos) << back.out;
 }
 
 TEST(RehearseShipped, TheCentralizedMigrationRollsBackExactly) {
