@@ -717,15 +717,17 @@ int cmd_rehearse(std::vector<std::string> args) {
     int after = probe.take(probe_ctx, fp_opts);
     diff = probe.diff(probe_ctx, before, after);
     ok = diff.empty() && forward.status != run::status::rollback_failed;
-    if (!has_rollback)
-      notes.insert(notes.begin(), "the runbook has no rollback handlers at all: nothing undoes what it does" +
-                                      std::string(diff.empty() ? " (here it changed nothing the fingerprint sees)" : ""));
-    else if (!diff.empty() && !no_rollback.empty())
+    if (has_rollback && !diff.empty() && !no_rollback.empty())
       notes.insert(notes.begin(), "steps with no rollback handler: " + join(no_rollback, ", "));
-    progress << "\n"
-             << (diff.empty() ? "REHEARSAL PASSED: the rollback restored the database exactly"
-                              : "REHEARSAL FAILED: after the rollback the database differs from the original:")
-             << "\n";
+    std::string what = schema_only ? "the database's structure" : "the database";
+    std::string verdict =
+        !has_rollback ? (diff.empty() ? "REHEARSAL PASSED: the runbook has no rollback handlers at all, and its forward "
+                                        "run changed nothing the fingerprint sees"
+                                      : "REHEARSAL FAILED: the runbook has no rollback handlers at all: nothing undid "
+                                        "what it changed:")
+        : diff.empty() ? "REHEARSAL PASSED: the rollback restored " + what + " exactly"
+                       : "REHEARSAL FAILED: after the rollback " + what + " differs from the original:";
+    progress << "\n" << verdict << "\n";
     result["after"] = probe.digest(after);
     result["restored"] = diff.empty();
     result["has_rollback"] = has_rollback;

@@ -315,11 +315,12 @@ SELECT i.type, i.schema, i.name, j.kind, j.structural, j.comment,
 
 
 -- Settings that change how definitions and row text are printed, and the values they are
--- pinned to while a fingerprint is taken.
+-- pinned to while a fingerprint is taken (and jit, which only slows it down).
 local PINNED = {
   { "search_path", "pg_catalog" }, { "TimeZone", "UTC" }, { "DateStyle", "ISO, MDY" },
   { "IntervalStyle", "postgres" }, { "extra_float_digits", "1" }, { "bytea_output", "hex" },
   { "lc_monetary", "C" },
+  { "jit", "off" },  -- not a printing setting: compiling the catalog queries costs more than running them
 }
 
 -- Sets each { name, value } of `settings` for the rest of the transaction (SET LOCAL).
