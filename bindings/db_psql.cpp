@@ -11,8 +11,8 @@
 
 #include "bindings/convert.hpp"
 #include "bindings/error.hpp"
-#include "bindings/shell.hpp"
 #include "engine/db/psql.hpp"
+#include "engine/run/command.hpp"
 #include "engine/run/context.hpp"
 #include "engine/util/hash.hpp"
 #include "engine/util/secrets.hpp"
@@ -110,15 +110,13 @@ int db_psql(lua_State* L, run::run_context& ctx, const std::string& dsn, bool in
   std::string sha = req.file ? sha256_file(req.base_dir / *req.file) : sha256_hex(req.sql);
   shell::process_options o = db::psql_process(req);
   o.output_limit = std::size_t{1} << 20;
-  bound_by_step(ctx, o);
-  shell::process_result r = shell::run(o);
   json vars = json::object();
   for (const auto& [name, value] : req.vars) vars[name] = secrets::redact(value);
   json extra = {{"psql", true}, {"psql_bin", o.argv[0]}, {"sha256", sha},
                 {"single_transaction", req.single_transaction}, {"vars", vars}};
   if (req.file) extra["file"] = req.file->string();
   else extra["sql"] = secrets::redact(req.sql.size() <= 2048 ? req.sql : req.sql.substr(0, 2048) + "...");
-  audit_process(ctx, o, r, false, std::move(extra));
+  shell::process_result r = run::run_command(ctx, o, false, std::move(extra));  // bounded, audited
   db::check_psql_result(req, r, what, o.timeout);
   lua_createtable(L, 0, 5);
   set_string(L, "stdout", r.out);

@@ -27,14 +27,25 @@ void fingerprint_probe::push_module(run::run_context& ctx) {
   if (err) fail(*err);
 }
 
-int fingerprint_probe::take(run::run_context& ctx) {
+int fingerprint_probe::take(run::run_context& ctx, const fingerprint_options& opts) {
   lua_State* L = m_sb.state();
   int top = lua_gettop(L);
   push_module(ctx);
   lua_getfield(L, -1, "take");
   push_ctx_db(L);
+  lua_createtable(L, 0, 2);  // stack: module, take, db, opts
+  if (!opts.schemas.empty()) {
+    lua_createtable(L, static_cast<int>(opts.schemas.size()), 0);
+    for (std::size_t i = 0; i < opts.schemas.size(); ++i) {
+      lua_pushlstring(L, opts.schemas[i].data(), opts.schemas[i].size());
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    lua_setfield(L, -2, "schemas");
+  }
+  lua_pushboolean(L, opts.data);
+  lua_setfield(L, -2, "data");
   m_sb.set_current_run(&ctx);
-  auto err = m_sb.call(1, 1);
+  auto err = m_sb.call(2, 1);
   m_sb.set_current_run(nullptr);
   if (err) {
     lua_settop(L, top);

@@ -9,6 +9,13 @@
 
 namespace rb::lua {
 
+/// What a fingerprint covers: `schemas` (empty: every schema but PostgreSQL's own), and with
+/// `data` the row counts, content hashes and sequence positions.
+struct fingerprint_options {
+  std::vector<std::string> schemas{};
+  bool data = true;
+};
+
 /// Takes fingerprints of the run's database (stdlib/fingerprint.lua) and compares them. The
 /// fingerprints stay in the Lua state; a handle is a registry reference.
 class fingerprint_probe {
@@ -18,8 +25,8 @@ class fingerprint_probe {
   fingerprint_probe(const fingerprint_probe&) = delete;
   fingerprint_probe& operator=(const fingerprint_probe&) = delete;
 
-  /// fingerprint.take(ctx.db): schema and data of ctx's target. Throws rb::error on failure.
-  int take(run::run_context& ctx);
+  /// fingerprint.take(ctx.db, opts) of ctx's target. Throws rb::error on failure.
+  int take(run::run_context& ctx, const fingerprint_options& opts = {});
   /// fingerprint.diff(a, b) in words; empty when the two are the same.
   std::vector<std::string> diff(run::run_context& ctx, int a, int b);
   /// The fingerprint's digest.

@@ -9,7 +9,7 @@
 #include "bindings/convert.hpp"
 #include "bindings/error.hpp"
 #include "bindings/sandbox.hpp"
-#include "engine/run/cancel.hpp"
+#include "engine/run/command.hpp"
 #include "engine/run/context.hpp"
 #include "engine/shell/process.hpp"
 #include "engine/util/duration.hpp"
@@ -18,7 +18,6 @@
 namespace rb::lua {
 namespace {
 
-constexpr std::size_t k_audit_tail = 2048;  ///< bytes of each stream kept in the audit record
 
 /// Reads the option fields of the table at idx into `o` (argv is read by the caller).
 void read_options(lua_State* L, int idx, shell::process_options& o, bool& check) {
@@ -60,9 +59,7 @@ int run_process(lua_State* L, shell::process_options o, bool check, bool via_she
   sandbox& sb = sandbox::from(L);
   run::run_context* ctx = sb.current_run();
   if (!ctx) raise_usage(L, error_kind::usage, "shell can only be used while a step runs");
-  bound_by_step(*ctx, o);
-  shell::process_result r = shell::run(o);
-  audit_process(*ctx, o, r, via_shell);
+  shell::process_result r = run::run_command(*ctx, o, via_shell);  // bounded, cancellable, audited
   if (r.cancelled) {
     run::step_error e;
     e.kind = error_kind::cancelled;
@@ -123,37 +120,6 @@ int l_shell_sh(lua_State* L) {
 }
 
 }  // namespace
-
-void bound_by_step(run::run_context& ctx, shell::process_options& o) {
-  // The step's deadline bounds the command too.
-  if (auto deadline = ctx.deadline()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
-    if (left.count() < 1) left = std::chrono::milliseconds(1);
-    if (o.timeout.count() == 0 || left < o.timeout) o.timeout = left;
-  }
-  o.cancelled = [] { return run::cancel::requested(); };
-}
-
-void audit_process(run::run_context& ctx, const shell::process_options& o, const shell::process_result& r,
-                   bool via_shell, json extra) {
-  json argv = json::array();
-  for (const auto& a : o.argv) argv.push_back(secrets::redact(a));
-  json env = json::object();
-  for (const auto& [k, v] : o.env) env[k] = k == "PGPASSWORD" ? "***" : secrets::redact(v);
-  json f = {{"argv", argv},           {"shell", via_shell},      {"exit_code", r.exit_code},
-            {"duration_ms", r.duration.count()}, {"stdout_tail", secrets::redact_tail(r.out, k_audit_tail, r.out_total > r.out.size())},
-            {"stderr_tail", secrets::redact_tail(r.err, k_audit_tail, r.err_total > r.err.size())}, {"stdout_bytes", r.out_total},
-            {"stderr_bytes", r.err_total}};
-  if (!env.empty()) f["env"] = env;
-  if (r.term_signal) f["signal"] = r.term_signal;
-  if (r.timed_out) f["timed_out"] = true;
-  if (r.cancelled) f["cancelled"] = true;
-  if (o.cwd) f["cwd"] = o.cwd->string();
-  if (ctx.phase()) f["phase"] = ctx.phase()->name;
-  if (ctx.step()) f["step"] = ctx.step()->name;
-  for (auto& [k, v] : extra.items()) f[k] = std::move(v);
-  ctx.audit("shell", std::move(f));
-}
 
 void open_shell(sandbox& sb) {
   lua_State* L = sb.state();

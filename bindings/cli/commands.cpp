@@ -21,6 +21,7 @@
 #include "engine/error.hpp"
 #include "engine/run/cancel.hpp"
 #include "engine/run/catalog.hpp"
+#include "engine/run/command.hpp"
 #include "engine/run/confirm.hpp"
 #include "engine/run/executor.hpp"
 #include "engine/run/journal.hpp"
@@ -567,15 +568,29 @@ std::string without_password(const std::string& dsn) {
   return r;
 }
 
+/// The steps of `book` with no rollback handler, as "phase/step".
+std::vector<std::string> steps_without_rollback(const run::runbook_def& book) {
+  std::vector<std::string> out;
+  for (const auto& ph : book.phases)
+    for (const auto& st : ph.steps)
+      if (!st.has_rollback) out.push_back(ph.name + "/" + st.name);
+  return out;
+}
+
 int cmd_rehearse(std::vector<std::string> args) {
   std::vector<std::string> params = take_params(args);
   command_parser p("rehearse",
                    "Prove a runbook's rollback on a copy: clone the target into a sandbox PostgreSQL (or seed one "
                    "from the fixture with --sandbox), fingerprint it, run the runbook forward, run its rollback path, "
-                   "fingerprint again, and report whether the rollback restored the database exactly.",
+                   "fingerprint again, and report whether the rollback restored the database exactly. The "
+                   "fingerprint covers every schema but PostgreSQL's own, roles and memberships, owners, privileges, "
+                   "comments, extensions, publications, rules and event triggers.",
                    std::move(args));
   p.options.add_options()("p,param", "set a parameter (repeatable): --param name=value")(
       "forward-only", "only run forward on the copy and report what the migration changes")(
+      "schemas", "compare only these schemas (comma-separated; default: every schema but PostgreSQL's own)",
+      cxxopts::value<std::string>())(
+      "schema-only", "clone the structure without the data (for databases too big to copy); rows are not compared")(
       "json", "print one JSON object with the result at the end")(
       "target", "database target to clone (from the config file)", cxxopts::value<std::string>())(
       "dsn", "database to clone (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
@@ -587,6 +602,16 @@ int cmd_rehearse(std::vector<std::string> args) {
   auto r = p.parse();
   if (r.count("help")) return std::cout << p.options.help(), 0;
   if (!r.count("name")) throw error(error_kind::usage, "rehearse needs a runbook name: runbook rehearse NAME");
+  bool schema_only = r.count("schema-only") > 0;
+  if (schema_only && r.count("sandbox"))
+    throw error(error_kind::usage, "--schema-only clones a target without its data; with --sandbox the fixture is loaded whole");
+  lua::fingerprint_options fp_opts;
+  fp_opts.data = !schema_only;
+  if (auto list = opt_string(r, "schemas")) {
+    for (const auto& part : split(*list, ','))
+      if (auto name = std::string(trim(part)); !name.empty()) fp_opts.schemas.push_back(name);
+    if (fp_opts.schemas.empty()) throw error(error_kind::usage, "--schemas needs schema names: --schemas app,billing");
+  }
   auto dirs = run::search_path();
   auto sb = lua::make_sandbox(lib_dirs(dirs));
   auto book = load_named(*sb, dirs, r["name"].as<std::string>());
@@ -596,6 +621,7 @@ int cmd_rehearse(std::vector<std::string> args) {
   opts.rehearsal = true;
   opts.reason = "rehearsal";
   bool as_json = r.count("json") > 0;
+  bool forward_only = r.count("forward-only") > 0;
   std::ostream& progress = as_json ? std::cerr : std::cout;
 
   std::optional<fs::path> cfg_file;
@@ -608,26 +634,68 @@ int cmd_rehearse(std::vector<std::string> args) {
   } else if (!book.fixture) {
     throw error(error_kind::usage, "runbook '" + book.name + "' has no fixture to rehearse on; clone a target with --target or --dsn");
   }
+  run::reporter out(progress, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
+  run::terminal_confirmer confirm;
+  system_clock clk;
+  fs::path log_path = audit_file(r);
+  audit::log log(log_path, audit::key_from_env());
+  // The rehearsal's own work (the clone, the fingerprints) is audited under an id of its own,
+  // outside the rehearsed run: `shell` records for pg_dump / pg_restore / psql, `sql` records.
+  std::string rehearsal_id = "rehearsal-" + run::new_run_id();
+  run::run_context probe_ctx(log, out, rehearsal_id, book, opts.params);
+  auto audited = [&](shell::process_options& o) { return run::run_command(probe_ctx, o); };
+
   db::cluster_options co;
   co.database = "rehearsal";
   std::cerr << "starting a sandbox PostgreSQL for the rehearsal…\n";
   db::cluster copy(co);
+  std::vector<std::string> notes;  // what the verdict must say besides the differences
   if (source) {
-    // Clone: pg_dump of the source (custom format) restored into the sandbox.
+    std::optional<std::string> password = db::dsn_password(source->dsn);
+    auto source_tool = [&](std::vector<std::string> argv) {
+      shell::process_options o;
+      o.argv = std::move(argv);
+      if (password) o.env["PGPASSWORD"] = *password;
+      return o;
+    };
+    std::cerr << "cloning " << source->name << (schema_only ? " (structure only)" : "") << " into it…\n";
+    // Roles first (cluster-wide, without passwords), so that owners and privileges come along
+    // and a migration's GRANT to a role of the source works on the copy. psql goes on past the
+    // roles the sandbox has already (postgres).
+    fs::path roles = copy.base_dir() / "roles.sql";
+    auto roles_opts = source_tool({db::pg_bin("pg_dumpall").string(), "--roles-only", "--no-role-passwords", "-f",
+                                   roles.string(), "-d", without_password(source->dsn)});
+    auto rr = audited(roles_opts);
+    bool with_roles = rr.ok();
+    if (with_roles) {
+      shell::process_options load;
+      load.argv = {db::pg_bin("psql").string(), "--no-psqlrc", "--quiet", "--dbname=" + copy.dsn("postgres"),
+                   "--file=" + roles.string()};
+      auto lr = audited(load);
+      with_roles = lr.ok();
+      if (!with_roles) rr.err = "psql: " + lr.err;
+    }
+    if (!with_roles)
+      notes.push_back("the source's roles could not be copied (" + std::string(trim(secrets::redact(rr.err))) +
+                      "), so the copy was restored without owners or privileges");
+    // Then the database: pg_dump of the source (custom format) restored into the sandbox.
+    std::vector<std::string> keep_access;
+    if (!with_roles) keep_access = {"--no-owner", "--no-privileges"};
     fs::path dump = copy.base_dir() / "clone.dump";
-    shell::process_options dump_opts;
-    dump_opts.argv = {db::pg_bin("pg_dump").string(), "-Fc", "--no-owner", "--no-privileges", "-f", dump.string(),
-                      "-d", without_password(source->dsn)};
-    if (auto pw = db::dsn_password(source->dsn)) dump_opts.env["PGPASSWORD"] = *pw;
-    std::cerr << "cloning " << source->name << " into it…\n";
-    auto d = shell::run(dump_opts);
+    auto dump_opts = source_tool({db::pg_bin("pg_dump").string(), "-Fc"});
+    dump_opts.argv.insert(dump_opts.argv.end(), keep_access.begin(), keep_access.end());
+    if (schema_only) dump_opts.argv.push_back("--schema-only");
+    dump_opts.argv.insert(dump_opts.argv.end(), {"-f", dump.string(), "-d", without_password(source->dsn)});
+    auto d = audited(dump_opts);
     if (!d.ok()) throw error(error_kind::shell, "unable to clone " + source->name + ": pg_dump: " + secrets::redact(d.err));
     shell::process_options restore;
-    restore.argv = {db::pg_bin("pg_restore").string(), "--no-owner", "--no-privileges", "-d", copy.dsn(), dump.string()};
-    auto rs = shell::run(restore);
+    restore.argv = {db::pg_bin("pg_restore").string()};
+    restore.argv.insert(restore.argv.end(), keep_access.begin(), keep_access.end());
+    restore.argv.insert(restore.argv.end(), {"-d", copy.dsn(), dump.string()});
+    auto rs = audited(restore);
     if (!rs.ok()) throw error(error_kind::shell, "unable to restore the clone: pg_restore: " + rs.err);
   } else {
-    copy.run_sql_file(*book.fixture, "rehearsal");
+    copy.run_sql_file(*book.fixture, "rehearsal", audited);
   }
   run::resolved_target t;
   t.name = "rehearsal";
@@ -635,54 +703,71 @@ int cmd_rehearse(std::vector<std::string> args) {
   t.lock_timeout = cfg.lock_timeout;
   t.statement_timeout = cfg.statement_timeout;
   run::target_session session(t);
-  run::reporter out(progress, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
-  run::terminal_confirmer confirm;
-  system_clock clk;
-  fs::path log_path = audit_file(r);
-  audit::log log(log_path, audit::key_from_env());
   run::executor exec(log, out, clk, confirm);
   exec.use_target(session);
   exec.use_config(cfg);
-  // Fingerprints are taken through a context of their own, outside the rehearsed run.
-  run::run_context probe_ctx(log, out, "rehearsal-probe", book, opts.params);
+  // Fingerprints are taken through the rehearsal's context, outside the rehearsed run.
   probe_ctx.set_target(&session);
   lua::fingerprint_probe probe(*sb);
-  int before = probe.take(probe_ctx);
+  int before = probe.take(probe_ctx, fp_opts);
   run::cancel::install_handlers();
   run::run_outcome forward = exec.run(book, opts);
-  json result = {{"run", forward.run_id}, {"forward", forward.status}, {"before", probe.digest(before)}};
+  json result = {{"run", forward.run_id}, {"rehearsal", rehearsal_id}, {"forward", forward.status},
+                 {"before", probe.digest(before)}};
   std::vector<std::string> diff;
+  std::vector<std::string> no_rollback = steps_without_rollback(book);
+  bool has_rollback = no_rollback.size() < book.step_count();
   bool ok = false;
-  if (r.count("forward-only")) {
-    int after = probe.take(probe_ctx);
+  if (schema_only) notes.push_back("--schema-only: the copy has no rows, so row counts, table contents and sequence positions were not compared");
+  if (!fp_opts.schemas.empty()) notes.push_back("only schemas " + join(fp_opts.schemas, ", ") + " were compared (--schemas)");
+  if (forward_only) {
+    int after = probe.take(probe_ctx, fp_opts);
     diff = probe.diff(probe_ctx, before, after);
     ok = forward.status == run::status::succeeded || forward.status == run::status::succeeded_with_failures;
-    progress << "\nwhat the runbook changes on the copy" << (diff.empty() ? ": nothing" : ":") << "\n";
+    progress << "\nwhat the runbook changes on the copy" << (diff.empty() ? ": nothing" : " (" + std::to_string(diff.size()) + "):") << "\n";
     result["after"] = probe.digest(after);
   } else {
-    if (forward.status == run::status::succeeded || forward.status == run::status::succeeded_with_failures) {
+    if (!has_rollback) {
+      result["rollback"] = "none: the runbook has no rollback handlers";
+    } else if (forward.status == run::status::succeeded ||
+               forward.status == run::status::succeeded_with_failures) {
       run::run_state state = run::load_run(log_path, forward.run_id);
       run::run_outcome back = exec.rollback(book, state, opts, std::nullopt);
       result["rollback"] = back.status;
     } else {
       result["rollback"] = forward.rolled_back ? "ran after the failure" : "did not run";
     }
-    int after = probe.take(probe_ctx);
+    int after = probe.take(probe_ctx, fp_opts);
     diff = probe.diff(probe_ctx, before, after);
     ok = diff.empty() && forward.status != run::status::rollback_failed;
-    progress << "\n"
-             << (diff.empty() ? "REHEARSAL PASSED: the rollback restored the database exactly"
-                              : "REHEARSAL FAILED: after the rollback the database differs from the original:")
-             << "\n";
+    if (has_rollback && !diff.empty() && !no_rollback.empty())
+      notes.insert(notes.begin(), "steps with no rollback handler: " + join(no_rollback, ", "));
+    std::string what = schema_only ? "the database's structure" : "the database";
+    std::string verdict =
+        !has_rollback ? (diff.empty() ? "REHEARSAL PASSED: the runbook has no rollback handlers at all, and its forward "
+                                        "run changed nothing the fingerprint sees"
+                                      : "REHEARSAL FAILED: the runbook has no rollback handlers at all: nothing undid "
+                                        "what it changed:")
+        : diff.empty() ? "REHEARSAL PASSED: the rollback restored " + what + " exactly"
+                       : "REHEARSAL FAILED: after the rollback " + what + " differs from the original:";
+    progress << "\n" << verdict << "\n";
     result["after"] = probe.digest(after);
     result["restored"] = diff.empty();
+    result["has_rollback"] = has_rollback;
   }
   for (const auto& line : diff) progress << "  - " << line << "\n";
+  for (const auto& note : notes) progress << "note: " << note << "\n";
   result["diff"] = diff;
+  result["notes"] = notes;
+  result["schema_only"] = schema_only;
+  result["schemas"] = fp_opts.schemas.empty() ? json("all") : json(fp_opts.schemas);
   log.append(forward.run_id, "rehearsal", {{"runbook", book.name},
-                                {"forward_only", r.count("forward-only") > 0}, {"diff", diff},
-                                {"restored", r.count("forward-only") ? json(nullptr) : json(diff.empty())}});
-  if (as_json) print_json(result);
+                                {"rehearsal", rehearsal_id},
+                                {"forward_only", forward_only}, {"diff", diff}, {"notes", notes},
+                                {"has_rollback", has_rollback}, {"schema_only", schema_only},
+                                {"schemas", result["schemas"]},
+                                {"restored", forward_only ? json(nullptr) : json(diff.empty())}});
+  if (as_json) std::cout << result.dump() << "\n";
   return ok ? exit_codes::ok : exit_codes::failed;
 }
 

@@ -379,7 +379,8 @@ shell::process_result cluster::pg_tool(std::string_view tool, std::vector<std::s
   return shell::run(opts);
 }
 
-void cluster::psql(std::vector<std::string> args, std::string_view dbname, const std::string& what) {
+void cluster::psql(std::vector<std::string> args, std::string_view dbname, const std::string& what,
+                   const tool_runner& runner) {
   // psql runs as us, connecting as role postgres over the socket (trust).
   shell::process_options opts;
   opts.argv = {pg_bin("psql").string(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--dbname=" + dsn(dbname)};
@@ -387,7 +388,7 @@ void cluster::psql(std::vector<std::string> args, std::string_view dbname, const
   opts.clear_env = true;
   opts.env = tool_env();
   opts.output_limit = k_output_limit;
-  auto r = shell::run(opts);
+  auto r = runner(opts);
   if (r.ok()) return;
   // psql's exit status: 3 a statement failed (ON_ERROR_STOP), 2 the connection failed or was
   // lost, 1 psql's own failure (and, with -c, a failed statement too).
@@ -401,13 +402,13 @@ void cluster::run_sql(std::string_view sql, std::string_view dbname) {
   psql({"--command=" + std::string(sql)}, dbname, "run SQL on database '" + std::string(dbname) + "'");
 }
 
-void cluster::run_sql_file(const fs::path& file, std::string_view dbname) {
+void cluster::run_sql_file(const fs::path& file, std::string_view dbname, const tool_runner& runner) {
   fs::path path = fs::absolute(file);
   std::ifstream probe(path);
   if (!probe)
     throw error(error_kind::io, "unable to run SQL file '" + file.string() + "': cannot read it: " + errno_text(errno));
   psql({"--file=" + path.string()}, dbname,
-       "run SQL file '" + file.string() + "' on database '" + std::string(dbname) + "'");
+       "run SQL file '" + file.string() + "' on database '" + std::string(dbname) + "'", runner);
 }
 
 void cluster::create_database(std::string_view name, std::string_view template_db) {

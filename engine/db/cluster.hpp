@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,6 +30,9 @@ struct cluster_options {
   /// Extra postgresql.conf settings (name -> value, quoted as needed), applied last.
   std::map<std::string, std::string> settings{};
 };
+
+/// How a cluster runs a client tool (psql): shell::run, or a caller's wrapper that audits it.
+using tool_runner = std::function<shell::process_result(shell::process_options&)>;
 
 /// A private PostgreSQL server: Unix socket only (in its own directory), trust authentication,
 /// no durability (fsync, full_page_writes and synchronous_commit off), small memory. When the
@@ -75,7 +79,8 @@ class cluster {
   /// psql -X -v ON_ERROR_STOP=1 -q -f file. Throws rb::error carrying psql's stderr: kind sql
   /// when a statement failed, connection when the server could not be reached, io when the file
   /// cannot be read.
-  void run_sql_file(const std::filesystem::path& file, std::string_view dbname);
+  /// `runner` runs psql (shell::run by default; run::run_command to audit it for a run).
+  void run_sql_file(const std::filesystem::path& file, std::string_view dbname, const tool_runner& runner = shell::run);
   /// The same with -c: one or more statements in one string.
   void run_sql(std::string_view sql, std::string_view dbname);
 
@@ -97,7 +102,8 @@ class cluster {
   void teardown() noexcept;
   shell::process_result pg_tool(std::string_view tool, std::vector<std::string> args,
                                 std::chrono::milliseconds timeout) const;
-  void psql(std::vector<std::string> args, std::string_view dbname, const std::string& what);
+  void psql(std::vector<std::string> args, std::string_view dbname, const std::string& what,
+            const tool_runner& runner = shell::run);
   std::string log_tail() const;
 
   std::filesystem::path m_base_dir, m_data_dir, m_socket_dir, m_log_file;

@@ -240,6 +240,96 @@ TEST_F(Fingerprint, ATableAddedOrDroppedIsOneLineWithoutItsIndexesConstraintsTri
             (strings{"table messages missing", "table sync_state added"}));
 }
 
+TEST_F(Fingerprint, EverySchemaIsCoveredByDefaultAndASchemaAddedIsListedWithWhatIsInIt) {
+  sql("create schema billing; create table billing.invoices (id int primary key, total numeric);");
+  EXPECT_EQ(diff_after("insert into billing.invoices values (1, 9.5);"
+                       "create schema audit; create table audit.log (id serial primary key, line text);"
+                       "create view audit.recent as select * from audit.log;"
+                       "create function audit.note(t text) returns void language sql as 'insert into audit.log (line) values (t)'"),
+            (strings{"function audit.note(t text) added", "schema audit added", "table audit.log added",
+                     "table billing.invoices: 1 row more", "view audit.recent added"}));
+}
+
+TEST_F(Fingerprint, SchemasNarrowsWhatIsCompared) {
+  sql(k_app_schema);
+  sql("create schema billing; create table billing.invoices (id int primary key)");
+  auto o = run(R"lua(local fingerprint = require "fingerprint"
+  runbook "t" { step "s" { run = function(ctx)
+    local a = fingerprint.take(ctx.db, { schemas = { "billing" } })
+    ctx.db:exec("insert into users (email) values ('d@x')")
+    ctx.db:exec("create schema scratch")
+    local b = fingerprint.take(ctx.db, { schemas = { "billing" } })
+    ctx.log(tostring(fingerprint.equal(a, b)), tostring(a.schemas.public == nil), tostring(a.schemas.billing ~= nil))
+  end } })lua");
+  ASSERT_EQ(o.status, "succeeded") << (o.error ? o.error->describe() : "");
+  EXPECT_EQ(logged(), (strings{"true true true"}));
+}
+
+TEST_F(Fingerprint, RolesTheirAttributesMembershipsAndSettingsAreSeen) {
+  sql("create role fp_reader; create role fp_app login");
+  EXPECT_EQ(diff_after("create role fp_extra; grant fp_reader to fp_app; alter role fp_app nologin connection limit 5;"
+                       "alter role fp_reader set work_mem = '8MB'; comment on role fp_app is 'the application'"),
+            (strings{"role fp_app: comment added: \"the application\"", "role fp_app: connection_limit changed from -1 to 5",
+                     "role fp_app: granted membership in fp_reader", "role fp_app: login changed from true to false",
+                     "role fp_extra added", "role fp_reader: setting work_mem=8MB added"}));
+}
+
+TEST_F(Fingerprint, GrantsOwnersAndCommentsOnEveryObjectAreSeen) {
+  sql("create role fp_owner; create role fp_ro");
+  EXPECT_EQ(diff_after("grant select on users to fp_ro; grant update (body) on messages to fp_ro with grant option;"
+                       "alter table conversations owner to fp_owner; grant usage on schema public to fp_ro;"
+                       "revoke execute on function acquire_sync_lock(text, text) from public;"
+                       "comment on column users.email is 'how to reach them'; comment on table messages is 'chat';"
+                       "alter default privileges grant select on tables to fp_ro"),
+            (strings{"column messages.body: UPDATE WITH GRANT OPTION granted to fp_ro",
+                     "column users.email: comment added: \"how to reach them\"",
+                     "default acl for role postgres on tables: SELECT granted to fp_ro",
+                     "function public.acquire_sync_lock(owner text, resource text): EXECUTE no longer granted to PUBLIC",
+                     "schema public: USAGE granted to fp_ro",
+                     "sequence conversations_id_seq: owner changed from postgres to fp_owner",
+                     "table conversations: owner changed from postgres to fp_owner",
+                     "table messages: comment added: \"chat\"", "table users: SELECT granted to fp_ro"}));
+}
+
+TEST_F(Fingerprint, AGrantUndoneByItsRevokeAndAnOwnerChangedBackCompareEqual) {
+  sql("create role fp_undone");
+  EXPECT_EQ(diff_after("grant select, insert on users to fp_undone; revoke select, insert on users from fp_undone;"
+                       "alter table users owner to fp_undone; alter table users owner to postgres;"
+                       "comment on table users is 'x'; comment on table users is null"),
+            strings{});
+}
+
+TEST_F(Fingerprint, ExtensionsWithTheirVersionsAndSchemasAreSeen) {
+  sql("create extension hstore version '1.7'; create extension citext; create schema ext");
+  EXPECT_EQ(diff_after("alter extension hstore update to '1.8'; alter extension citext set schema ext;"
+                       "create extension ltree"),
+            (strings{"extension citext: schema changed from public to ext", "extension hstore: version changed from 1.7 to 1.8",
+                     "extension ltree added"}));
+}
+
+TEST_F(Fingerprint, PublicationsRulesAndEventTriggersAreSeen) {
+  sql("create table audit_log (id int primary key); create publication fp_pub for table audit_log;"
+      "create function fp_ddl() returns event_trigger language plpgsql as $$ begin end $$;");
+  EXPECT_EQ(diff_after("alter publication fp_pub add table messages (id, body) where (id > 0);"
+                       "alter publication fp_pub set (publish = 'insert');"
+                       "create rule no_delete as on delete to conversations do instead nothing;"
+                       "create event trigger fp_on_ddl on ddl_command_end execute function fp_ddl()"),
+            (strings{"event trigger fp_on_ddl added", "publication fp_pub: publish changed from insert, update, delete, truncate to insert",
+                     "publication fp_pub: table public.messages (id, body) WHERE (id > 0) added", "rule no_delete on conversations added"}));
+}
+
+TEST_F(Fingerprint, ColumnDefaultsGeneratedColumnsAndSequenceOwnershipAreSeen) {
+  sql("create table shapes (w int, h int, area int generated always as (w * h) stored)");
+  EXPECT_EQ(diff_after("alter table users alter column mood set default 'sad';"
+                       "alter table shapes alter column area drop expression;"
+                       "alter table messages add column body_length int generated always as (length(body)) stored;"
+                       "alter sequence users_id_seq owned by none"),
+            (strings{"column messages.body_length added", "column shapes.area generated changed from (w * h) to (none)",
+                     "column users.mood default changed from 'ok'::public.mood to 'sad'::public.mood",
+                     "sequence users_id_seq: owned_by changed from (public, users, id) to (none)",
+                     "table messages: content changed (same row count)"}));
+}
+
 /// A migration rehearsed by the engine: the baseline step's rollback, which runs last, compares
 /// the database with the fingerprint taken before anything ran.
 constexpr const char* k_rehearsal = R"lua(local fingerprint = require "fingerprint"

@@ -1,5 +1,7 @@
 // `runbook rehearse`: a complete rollback passes, an incomplete one fails with the difference in
-// words, --forward-only reports what the runbook changes, and a clone leaves its source alone.
+// words (in any schema, and in roles, privileges, owners and comments), --forward-only reports
+// what the runbook changes, a runbook with no rollback says so, --schemas narrows and
+// --schema-only clones the structure only, the clone is audited, and the source is left alone.
 #include <gtest/gtest.h>
 
 #include "engine/db/connection.hpp"
@@ -95,6 +97,226 @@ TEST_F(Rehearse, ACloneOfATargetIsRehearsedAndTheSourceIsLeftAlone) {
   EXPECT_EQ(c.exec("select count(*) from information_schema.columns where table_name = 'accounts' and column_name = 'tier'")
                 .rows[0][0].text,
             "0");
+}
+
+/// A migration outside "public": three schemas, a role, grants, an owner and a comment. With
+/// undo = "none" its rollback handlers leave all of it behind; "all" undoes everything.
+constexpr const char* k_wide = R"lua(runbook "ops.wide" {
+  fixture = "wide.sql",
+  params = { undo = { type = "string", default = "all" } },
+  phase "schemas" {
+    step "billing" {
+      run = function(ctx) ctx.db:script([[
+        create schema billing;
+        create table billing.invoices (id serial primary key, account_id int references accounts (id), total numeric);
+        create schema reporting;
+        create view reporting.totals as select account_id, sum(total) from billing.invoices group by 1;
+        create schema archive;
+        create table archive.old_accounts (like accounts);
+      ]]) end,
+      rollback = function(ctx)
+        if ctx.params.undo == "all" then ctx.db:exec("drop schema archive, reporting, billing cascade") end
+      end,
+    },
+  },
+  phase "access" {
+    step "grants" {
+      run = function(ctx) ctx.db:script([[
+        create role auditor;
+        grant select on accounts to app_ro;
+        alter table accounts owner to app_owner;
+        comment on column accounts.name is 'display name';
+      ]]) end,
+      rollback = function(ctx)
+        if ctx.params.undo == "all" then ctx.db:script([[
+          comment on column accounts.name is null;
+          alter table accounts owner to postgres;
+          revoke select on accounts from app_ro;
+          drop role auditor;
+        ]]) end
+      end,
+    },
+  },
+})lua";
+
+constexpr const char* k_wide_fixture = R"(create role app_ro; create role app_owner;
+create table accounts (id serial primary key, name text not null);
+insert into accounts (name) select 'account ' || g from generate_series(1, 5) g;
+)";
+
+/// The same changes with no rollback handler at all.
+constexpr const char* k_no_rollback = R"lua(runbook "ops.oneway" {
+  fixture = "wide.sql",
+  step "schema" { run = function(ctx) ctx.db:script("create schema scratch; create table scratch.t (id int)") end },
+  step "rows" { run = function(ctx) ctx.db:exec("insert into accounts (name) values ('new')") end },
+})lua";
+
+class RehearseWide : public Rehearse {
+ protected:
+  void SetUp() override {
+    Rehearse::SetUp();
+    dir.write("runbooks/ops/wide.lua", k_wide);
+    dir.write("runbooks/ops/wide.sql", k_wide_fixture);
+    dir.write("runbooks/ops/oneway.lua", k_no_rollback);
+    dir.write("runbooks/ops/oneway.sql", k_wide_fixture);
+  }
+};
+
+TEST_F(RehearseWide, SchemasOutsidePublicAndAccessChangesUndonePass) {
+  auto r = cli.run({"rehearse", "ops.wide", "--sandbox"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("REHEARSAL PASSED"), std::string::npos) << r.out;
+}
+
+TEST_F(RehearseWide, ASchemaOutsidePublicNotUndoneFailsNamingIt) {
+  auto r = cli.run({"rehearse", "ops.wide", "--sandbox", "--param", "undo=none", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("REHEARSAL FAILED"), std::string::npos) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["restored"], false);
+  auto has = [&](const std::string& line) {
+    for (const auto& d : j["diff"]) if (d == line) return true;
+    return false;
+  };
+  for (const char* line : {"schema billing added", "table billing.invoices added", "schema reporting added",
+                           "view reporting.totals added", "schema archive added", "table archive.old_accounts added"})
+    EXPECT_TRUE(has(line)) << line << "\n" << j["diff"].dump(1);
+}
+
+TEST_F(RehearseWide, AGrantOwnerCommentOrRoleNotUndoneIsCaught) {
+  auto r = cli.run({"rehearse", "ops.wide", "--sandbox", "--param", "undo=none", "--schemas", "public"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  for (const char* line : {"role auditor added", "table accounts: SELECT granted to app_ro",
+                           "table accounts: owner changed from postgres to app_owner",
+                           "column accounts.name: comment added: \"display name\""})
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+  // narrowed to public: the new schemas are not compared, and the verdict says so
+  EXPECT_EQ(r.out.find("schema billing added"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("only schemas public were compared"), std::string::npos) << r.out;
+}
+
+TEST_F(RehearseWide, SchemasNarrowsTheComparisonToTheSchemasNamed) {
+  // The column is undone, the schema "scratch" is not: with --schemas public it is outside the
+  // comparison, without it the rehearsal fails naming it.
+  dir.write("runbooks/ops/partial.lua", R"lua(runbook "ops.partial" {
+    fixture = "wide.sql",
+    step "scratch" {
+      run = function(ctx) ctx.db:script("create schema scratch; create table scratch.t (id int)") end,
+      rollback = function(ctx) end,
+    },
+    step "column" {
+      run = function(ctx) ctx.db:exec("alter table accounts add column tier text") end,
+      rollback = function(ctx) ctx.db:exec("alter table accounts drop column tier") end,
+    },
+  })lua");
+  dir.write("runbooks/ops/partial.sql", k_wide_fixture);
+  auto narrowed = cli.run({"rehearse", "ops.partial", "--sandbox", "--schemas", "public"});
+  EXPECT_EQ(narrowed.exit_code, 0) << narrowed.out << narrowed.err;
+  EXPECT_NE(narrowed.out.find("REHEARSAL PASSED"), std::string::npos) << narrowed.out;
+  auto all = cli.run({"rehearse", "ops.partial", "--sandbox"});
+  EXPECT_EQ(all.exit_code, 1) << all.out << all.err;
+  EXPECT_NE(all.out.find("schema scratch added"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("table scratch.t added"), std::string::npos) << all.out;
+}
+
+TEST_F(RehearseWide, ARunbookWithNoRollbackHandlersSaysSoPlainly) {
+  auto r = cli.run({"rehearse", "ops.oneway", "--sandbox", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["has_rollback"], false);
+  EXPECT_EQ(j["restored"], false);
+  EXPECT_NE(r.err.find("REHEARSAL FAILED"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the runbook has no rollback handlers at all"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("schema scratch added"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("table accounts: 1 row more"), std::string::npos) << r.err;
+  EXPECT_TRUE(cli.events("rollback.start").empty());
+  EXPECT_EQ(cli.events("rehearsal").at(0)["has_rollback"], false);
+}
+
+TEST_F(RehearseWide, ForwardOnlyListsEveryChangeInThreeNewSchemas) {
+  auto r = cli.run({"rehearse", "ops.wide", "--sandbox", "--forward-only"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find(": nothing"), std::string::npos) << r.out;
+  for (const char* line : {"schema archive added", "schema billing added", "schema reporting added",
+                           "table archive.old_accounts added", "table billing.invoices added", "view reporting.totals added",
+                           "role auditor added", "table accounts: SELECT granted to app_ro"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+}
+
+TEST_F(RehearseWide, TheFixtureLoadIsAuditedAsAShellCommand) {
+  auto r = cli.run({"rehearse", "ops.wide", "--sandbox"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto shells = cli.events("shell");
+  ASSERT_EQ(shells.size(), 1u);
+  const json& rec = shells[0];
+  EXPECT_NE(rec["argv"][0].get<std::string>().find("psql"), std::string::npos) << rec.dump();
+  EXPECT_NE(rec["argv"].dump().find("wide.sql"), std::string::npos) << rec.dump();
+  EXPECT_EQ(rec["exit_code"], 0);
+  EXPECT_TRUE(rec.contains("duration_ms"));
+  EXPECT_EQ(rec["run"], cli.events("rehearsal").at(0)["rehearsal"]);
+}
+
+TEST_F(Rehearse, SchemaOnlyClonesTheStructureWithoutDataAndSaysWhatWasNotCompared) {
+  std::string dsn = rb::testing::fresh_database("rehearse_schema_only");
+  {
+    rb::db::connection c({dsn, "setup", "test"});
+    c.script(k_fixture);
+  }
+  dir.write("runbooks/ops/count.lua", R"lua(runbook "ops.count" {
+    step "count" { run = function(ctx) ctx.log("rows on the copy: " .. ctx.db:scalar("select count(*) from accounts")) end },
+  })lua");
+  auto r = cli.run({"rehearse", "ops.count", "--dsn", dsn, "--schema-only"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("rows on the copy: 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("REHEARSAL PASSED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("row counts, table contents and sequence positions were not compared"), std::string::npos) << r.out;
+  // the clone is audited: the roles (pg_dumpall, psql), then pg_dump with --schema-only, pg_restore
+  auto shells = cli.events("shell");
+  ASSERT_EQ(shells.size(), 4u);
+  const char* tools[] = {"pg_dumpall", "psql", "pg_dump", "pg_restore"};
+  for (std::size_t i = 0; i < 4; ++i)
+    EXPECT_NE(shells[i]["argv"][0].get<std::string>().find(tools[i]), std::string::npos) << shells[i].dump();
+  EXPECT_NE(shells[2]["argv"].dump().find("--schema-only"), std::string::npos) << shells[2].dump();
+  for (const auto& s : shells) {
+    EXPECT_EQ(s["exit_code"], 0) << s.dump();
+    EXPECT_TRUE(s.contains("duration_ms")) << s.dump();
+  }
+  // the source still has its rows
+  rb::db::connection c({dsn, "check", "test"});
+  EXPECT_EQ(c.exec("select count(*) from accounts").rows[0][0].text, "20");
+  // and with --sandbox there is nothing to clone structure-only
+  EXPECT_EQ(cli.run({"rehearse", "ops.migrate", "--sandbox", "--schema-only"}).exit_code, 2);
+}
+
+TEST_F(Rehearse, ACloneKeepsTheSourcesRolesOwnersAndPrivileges) {
+  std::string dsn = rb::testing::fresh_database("rehearse_roles");
+  {
+    rb::db::connection c({dsn, "setup", "test"});
+    c.script("create role rh_clone_owner; create role rh_clone_reader;");
+    c.script(k_fixture);
+    c.script("alter table accounts owner to rh_clone_owner; grant select on accounts to rh_clone_reader;");
+  }
+  dir.write("runbooks/ops/regrant.lua", R"lua(runbook "ops.regrant" {
+    step "access" {
+      run = function(ctx) ctx.db:script([[
+        alter table accounts owner to postgres;
+        grant insert on accounts to rh_clone_reader;
+      ]]) end,
+      rollback = function(ctx) ctx.db:script([[
+        revoke insert on accounts from rh_clone_reader;
+        alter table accounts owner to rh_clone_owner;
+      ]]) end,
+    },
+  })lua");
+  auto forward = cli.run({"rehearse", "ops.regrant", "--dsn", dsn, "--forward-only"});
+  EXPECT_EQ(forward.exit_code, 0) << forward.out << forward.err;
+  EXPECT_NE(forward.out.find("table accounts: owner changed from rh_clone_owner to postgres"), std::string::npos)
+      << forward.out;
+  EXPECT_NE(forward.out.find("table accounts: privileges of rh_clone_reader changed from SELECT to INSERT, SELECT"),
+            std::string::npos) << forward.out;
+  auto back = cli.run({"rehearse", "ops.regrant", "--dsn", dsn});
+  EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_NE(back.out.find("REHEARSAL PASSED"), std::string::npos) << back.out;
 }
 
 TEST(RehearseShipped, TheCentralizedMigrationRollsBackExactly) {

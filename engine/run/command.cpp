@@ -1,0 +1,48 @@
+// A program started for a run: bounded by its deadline, stopped by a cancel, audited as `shell`.
+#include "engine/run/command.hpp"
+
+#include "engine/run/cancel.hpp"
+#include "engine/util/secrets.hpp"
+
+namespace rb::run {
+namespace {
+
+constexpr std::size_t k_audit_tail = 2048;  ///< bytes of each stream kept in the audit record
+
+
+}  // namespace
+
+shell::process_result run_command(run_context& ctx, shell::process_options& o, bool via_shell, json extra) {
+  // The deadline of the code running now bounds the command too.
+  if (auto deadline = ctx.deadline()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+    if (left.count() < 1) left = std::chrono::milliseconds(1);
+    if (o.timeout.count() == 0 || left < o.timeout) o.timeout = left;
+  }
+  if (!o.cancelled) o.cancelled = [] { return cancel::requested(); };
+  shell::process_result r = shell::run(o);
+  json argv = json::array();
+  for (const auto& a : o.argv) argv.push_back(secrets::redact(a));
+  json env = json::object();
+  for (const auto& [k, v] : o.env) env[k] = k == "PGPASSWORD" ? "***" : secrets::redact(v);
+  json f = {{"argv", argv},
+            {"shell", via_shell},
+            {"exit_code", r.exit_code},
+            {"duration_ms", r.duration.count()},
+            {"stdout_tail", secrets::redact_tail(r.out, k_audit_tail, r.out_total > r.out.size())},
+            {"stderr_tail", secrets::redact_tail(r.err, k_audit_tail, r.err_total > r.err.size())},
+            {"stdout_bytes", r.out_total},
+            {"stderr_bytes", r.err_total}};
+  if (!env.empty()) f["env"] = env;
+  if (r.term_signal) f["signal"] = r.term_signal;
+  if (r.timed_out) f["timed_out"] = true;
+  if (r.cancelled) f["cancelled"] = true;
+  if (o.cwd) f["cwd"] = o.cwd->string();
+  if (ctx.phase()) f["phase"] = ctx.phase()->name;
+  if (ctx.step()) f["step"] = ctx.step()->name;
+  for (auto& [k, v] : extra.items()) f[k] = std::move(v);
+  ctx.audit("shell", std::move(f));
+  return r;
+}
+
+}  // namespace rb::run
