@@ -315,13 +315,16 @@ int l_db_explain(lua_State* L) {
   return 1;
 }
 
-/// script(path_or_text): a .sql file (relative to the runbook's directory) or SQL text.
+/// script(path_or_text): a .sql file (relative to the runbook's directory) or SQL text, sent
+/// as one simple-protocol query (see connection::script); errors name the file and its line.
 int l_db_script(lua_State* L) {
   lua_db* h = check_db(L, 1);
   std::string arg = sql_arg(L, 2);
   run::run_context& ctx = current(L, "db:script");
   std::string sql = arg;
+  std::string source;  // the file, as the runbook names it
   if (arg.size() > 4 && arg.substr(arg.size() - 4) == ".sql" && arg.find('\n') == std::string::npos) {
+    source = arg;
     std::filesystem::path file = ctx.book().file.parent_path() / arg;
     std::ifstream in(file, std::ios::binary);
     if (!in) raise_usage(L, error_kind::io, "unable to read SQL script '" + file.string() + "'");
@@ -329,7 +332,7 @@ int l_db_script(lua_State* L) {
     ss << in.rdbuf();
     sql = ss.str();
   }
-  conn_of(L, h).script(sql);
+  conn_of(L, h).script(sql, source);
   return 0;
 }
 
