@@ -266,6 +266,40 @@ TEST_F(SessionState, ConcurrentIndexInATransactionalPhaseSaysWhatToDoInstead) {
   EXPECT_THAT(o.error->hint, HasSubstr("phase without transaction = true"));
 }
 
+TEST_F(SessionState, AProcedureThatCommitsInATransactionalPhaseFailsTheStepWithAdvice) {
+  exec("create table t (id int)");
+  exec("create procedure p() language plpgsql as $$ begin insert into t values (1); commit; end $$");
+  auto o = run(R"lua(runbook "t" {
+    phase "load" { transaction = true,
+      step "call" { run = function(ctx) ctx.db:exec("call p()") end },
+    },
+  })lua");
+  EXPECT_EQ(o.status, "rolled_back");
+  ASSERT_TRUE(o.error);
+  EXPECT_EQ(o.error->sqlstate, "2D000");
+  EXPECT_EQ(o.error->klass, "invalid_transaction_termination");
+  EXPECT_THAT(o.error->message, HasSubstr("step 'call' of phase 'load'"));
+  EXPECT_THAT(o.error->hint, HasSubstr("phase without transaction = true"));
+  EXPECT_EQ(value("select count(*) from t"), "0");
+  EXPECT_EQ(records("phase.end").at(0)["transaction"], "rolled_back");
+}
+
+TEST_F(SessionState, AFailingScriptStepNamesTheSqlFileLineAndTheLuaLine) {
+  dir.write("runbooks/m.sql", "create table m (id int);\n-- then\ninsert into m values (1/0);\n");
+  auto o = run(R"lua(runbook "t" { step "s" { run = function(ctx)
+    local ok, e = pcall(function() ctx.db:script("select 1;\nselect * from nowhere;", { file = "inline.sql" }) end)
+    ctx.log(e.message:match("inline%.sql:%d+") or e.message)
+    ctx.db:script("m.sql")
+  end } })lua");
+  EXPECT_EQ(o.status, "failed");
+  ASSERT_TRUE(o.error);
+  EXPECT_EQ(logged(), (strings{"inline.sql:2"}));
+  EXPECT_THAT(o.error->message, HasSubstr("m.sql:3: division by zero"));
+  EXPECT_THAT(o.error->source, HasSubstr("t.lua"));
+  EXPECT_EQ(o.error->line, 4);
+  EXPECT_FALSE(table_exists("m"));
+}
+
 TEST(TargetConfig, SettingsAreValidatedAndNameTheTarget) {
   rb::testing::temp_dir dir{"rb-config-test"};
   auto load = [&](const std::string& text) {
