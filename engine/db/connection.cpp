@@ -646,7 +646,7 @@ struct connection::impl {
           forget_transaction();
           have = {};
           if (callers) {
-            // COMMIT/ROLLBACK tags tell how; anything else (PREPARE TRANSACTION) leaves it open.
+            // A COMMIT/ROLLBACK tag tells how; without one (PREPARE TRANSACTION, exec()) nobody can.
             ended_by_sql = seen_end.value_or(tx_end::in_doubt);
             return true;
           }

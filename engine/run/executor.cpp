@@ -252,7 +252,9 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     json f = {{"phase", phase.name}, {"status", "failed"}, {"duration_ms", phase_ms}};
     if (phase.transaction) f["transaction"] = std::string(tx);
     ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
-    if (policy == on_error::abort) return finish(status::failed);
+    // An outcome nobody can tell (the step's own SQL ended the transaction): never compensate
+    // blindly, as after a COMMIT in doubt.
+    if (policy == on_error::abort || tx == "in_doubt") return finish(status::failed);
     std::string why = where + " failed: " + (outcome.error ? outcome.error->describe() : "");
     ctx.audit("run.rollback", {{"reason", why}, {"steps", done.size()}});
     m_out.rollback_started(why);
@@ -672,7 +674,7 @@ bool executor::compensate(run_context& ctx, const runbook_def& book, const std::
         step_error err;
         err.kind = error_kind::step_failed;
         err.klass = "transaction_open";
-        err.message = "the rollback handler " + *why;
+        err.message = *why;  // compensate() says whose rollback failed
         if (r.error) r.error->message += "; " + *why;
         else r.error = std::move(err);
       }
