@@ -198,6 +198,36 @@ TEST_F(SessionState, AStepThatLeavesItsBeginOpenFailsAndItsWorkIsRolledBack) {
   EXPECT_FALSE(table_exists("y"));
 }
 
+TEST_F(SessionState, ACommitTheCheckCannotSeeIsCaughtAfterwardsAndTheAuditSaysCommitted) {
+  // With standard_conforming_strings off the server reads \' as an escaped quote, where the
+  // check before running (which reads SQL as PostgreSQL's default does) sees a string end: so
+  // the COMMIT below runs. The engine sees it afterwards, and says what really happened.
+  auto o = run(R"lua(runbook "t" {
+    phase "p" { transaction = true,
+      step "first" {
+        run = function(ctx) ctx.db:exec("create table c1 (id int)") end,
+        rollback = function(ctx) ctx.db:exec("drop table c1") end,
+      },
+      step "sneaky" { run = function(ctx)
+        ctx.db:exec("set standard_conforming_strings = off")
+        ctx.db:exec("create table c2 (id int)")
+        ctx.db:script([[SELECT 'x\'; SELECT '; COMMIT; SELECT '';]])
+      end },
+    },
+  })lua");
+  ASSERT_TRUE(o.error);
+  EXPECT_EQ(o.error->sqlstate, "2D000") << o.error->message;
+  EXPECT_THAT(o.error->message, HasSubstr("was COMMITTED"));
+  EXPECT_EQ(records("phase.end").at(0)["transaction"], "committed");
+  EXPECT_TRUE(table_exists("c2"));   // committed by the script: the audit does not pretend otherwise
+  EXPECT_FALSE(table_exists("c1"));  // committed too, then undone by its rollback handler
+  auto undone = records("rollback.end");
+  ASSERT_EQ(undone.size(), 1u);
+  EXPECT_EQ(undone[0]["step"], "first");
+  EXPECT_EQ(o.status, "rolled_back");
+  EXPECT_EQ(o.exit_code(), 1);
+}
+
 TEST_F(SessionState, SettingsAStepSetsDoNotReachTheNextStep) {
   exec("create table t (id int)");
   // What every pg_dump header says, run by one step.
