@@ -2,9 +2,12 @@
 //   return {
 //     default_target = "primary",
 //     statement_timeout = "5m", lock_timeout = "10s",
-//     targets = { primary = { dsn = "host=db1 dbname=app user=ops", password = secret "PGPASSWORD_PRIMARY" } },
+//     targets = { primary = { dsn = "host=db1 dbname=app user=ops", password = secret "PGPASSWORD_PRIMARY",
+//                             settings = { search_path = "app, public" } } },
 //   }
 #include "bindings/config.hpp"
+
+#include <cctype>
 
 #include "bindings/convert.hpp"
 #include "engine/db/connection.hpp"
@@ -36,6 +39,32 @@ std::optional<std::chrono::milliseconds> duration_field(const std::filesystem::p
   if (!v.is_string() || !try_parse_duration(v.get<std::string>(), d))
     bad(file, owner + ": '" + key + "' must be a duration such as \"30s\"");
   return d;
+}
+
+/// A target's `settings = { name = value }`: session settings every step starts with.
+std::vector<std::pair<std::string, std::string>> settings_field(const std::filesystem::path& file, const json& obj,
+                                                                const std::string& owner) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!obj.contains("settings")) return out;
+  const json& s = obj["settings"];
+  if (s.is_array() && s.empty()) return out;  // {} reads as an empty list
+  if (!s.is_object())
+    bad(file, owner + ": settings must be a table of name = value, e.g. settings = { search_path = \"app, public\" }");
+  for (const auto& [name, v] : s.items()) {
+    bool ok = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
+    for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.');
+    if (!ok) bad(file, owner + ": settings: '" + name + "' is not a PostgreSQL setting name");
+    if (name == "statement_timeout" || name == "lock_timeout")
+      bad(file, owner + ": settings: set " + name + " with the target's own " + name + " field, not in settings");
+    std::string value;
+    if (v.is_string()) value = v.get<std::string>();
+    else if (v.is_boolean()) value = v.get<bool>() ? "on" : "off";
+    else if (v.is_number_integer()) value = std::to_string(v.get<long long>());
+    else if (v.is_number()) value = v.dump();
+    else bad(file, owner + ": settings." + name + " must be a string, number or boolean");
+    out.emplace_back(name, std::move(value));
+  }
+  return out;
 }
 
 }  // namespace
@@ -75,7 +104,7 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
     for (const auto& [name, t] : root["targets"].items()) {
       std::string owner = "target '" + name + "'";
       if (!t.is_object()) bad(path, owner + " must be a table { dsn = \"...\" }");
-      check_fields(path, t, owner, {"dsn", "password", "statement_timeout", "lock_timeout"});
+      check_fields(path, t, owner, {"dsn", "password", "statement_timeout", "lock_timeout", "settings"});
       if (!t.contains("dsn") || !t["dsn"].is_string()) bad(path, owner + " needs dsn = \"host=... dbname=... user=...\"");
       run::target_config tc;
       tc.name = name;
@@ -88,6 +117,7 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
       }
       tc.statement_timeout = duration_field(path, t, "statement_timeout", owner);
       tc.lock_timeout = duration_field(path, t, "lock_timeout", owner);
+      tc.settings = settings_field(path, t, owner);
       cfg.targets[name] = tc;
     }
   }

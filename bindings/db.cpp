@@ -317,13 +317,26 @@ int l_db_explain(lua_State* L) {
   return 1;
 }
 
-/// script(path_or_text): a .sql file (relative to the runbook's directory) or SQL text.
+/// script(path_or_text [, { file = "name.sql" }]): a .sql file (relative to the runbook's
+/// directory) or SQL text, sent as one simple-protocol query (see connection::script); errors
+/// name the file (for text: `file`, when given) and the line in it.
 int l_db_script(lua_State* L) {
   lua_db* h = check_db(L, 1);
   std::string arg = sql_arg(L, 2);
   run::run_context& ctx = current(L, "db:script");
   std::string sql = arg;
+  std::string source;  // the file, as the runbook names it
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    lua_pushliteral(L, "file");
+    lua_rawget(L, 3);  // raw: never the runbook's __index
+    if (lua_type(L, -1) == LUA_TSTRING) source = to_string(L, -1);
+    else if (!lua_isnil(L, -1)) raise_usage(L, error_kind::usage, "db:script: file must be a string (a name for the text)");
+    lua_pop(L, 1);
+  } else if (!lua_isnoneornil(L, 3)) {
+    raise_usage(L, error_kind::usage, "db:script: the second argument is a table of options, e.g. { file = \"x.sql\" }");
+  }
   if (arg.size() > 4 && arg.substr(arg.size() - 4) == ".sql" && arg.find('\n') == std::string::npos) {
+    source = arg;
     std::filesystem::path file = ctx.book().file.parent_path() / arg;
     std::ifstream in(file, std::ios::binary);
     if (!in) raise_usage(L, error_kind::io, "unable to read SQL script '" + file.string() + "'");
@@ -331,7 +344,7 @@ int l_db_script(lua_State* L) {
     ss << in.rdbuf();
     sql = ss.str();
   }
-  conn_of(L, h).script(sql);
+  conn_of(L, h).script(sql, source);
   return 0;
 }
 

@@ -11,8 +11,11 @@
 #include <mutex>
 #include <pqxx/pqxx>
 #include <thread>
+#include <type_traits>  // std::invoke_result_t
 #include <unordered_map>
 #include <utility>
+
+#include "engine/db/sql_text.hpp"
 
 namespace rb::db {
 namespace {
@@ -399,6 +402,7 @@ std::chrono::milliseconds since(steady::time_point t0) {
 /// The session's timeouts as far as we know them; nullopt means "unknown": re-apply.
 struct session_settings {
   std::optional<long long> statement_timeout, lock_timeout;
+  bool extra = false;  // the session settings (set_session_settings) are in force
 };
 
 /// A transaction level: BEGIN (first) or a savepoint, with the settings it started with, which
@@ -444,10 +448,17 @@ struct connection::impl {
 
   // The caller's transaction, as begin()/commit()/... and PQtransactionStatus tell us.
   bool tx_open = false;
-  bool tx_lost = false;  // open, but its session is gone: it was rolled back by the server
+  bool tx_lost = false;    // open, but its session is gone: it was rolled back by the server
+  bool tx_by_sql = false;  // begun by the caller's SQL (its own BEGIN), not by begin()
+  std::optional<tx_end> ended_by_sql;  // how the caller's SQL ended a begin() transaction
+  std::optional<tx_end> seen_end;      // COMMIT/ROLLBACK command tags of the SQL in flight
   std::vector<tx_level> levels;
   session_settings have;
   std::optional<long long> want_statement_timeout, want_lock_timeout;
+  std::vector<std::pair<std::string, std::string>> want_settings;
+  bool dirty = false;          // the caller's SQL ran since the last RESET ALL
+  bool reset_pending = false;  // reset_session() asked for RESET ALL before the next statement
+  std::string failure_location;  // "x.sql:3" for the script error being thrown
 
   std::vector<std::string> pending_notices, statement_notices;
   std::size_t dropped_notices = 0;
@@ -611,6 +622,7 @@ struct connection::impl {
   void forget_transaction() {
     tx_open = false;
     tx_lost = false;
+    tx_by_sql = false;
     levels.clear();
   }
 
@@ -621,28 +633,97 @@ struct connection::impl {
     have = {};
   }
 
-  /// Agrees with libpq on whether a transaction is open, in case the SQL itself said BEGIN or
-  /// COMMIT (a migration file with its own transaction, an exec("COMMIT")).
-  void sync_transaction_state() {
+  /// After the caller's SQL: agrees with libpq on whether a transaction is open, in case the
+  /// SQL itself said BEGIN or COMMIT (a migration file with its own transaction). Returns true
+  /// when the SQL ended a transaction begin() had opened (ended_by_sql says how).
+  bool sync_transaction_state() {
+    dirty = true;  // it may have SET anything
     PGconn* h = raw();
-    if (!h || tx_lost) return;
+    if (!h || tx_lost) return false;
     switch (PQtransactionStatus(h)) {
       case PQTRANS_IDLE:
-        if (tx_open) {  // ended by the SQL: committed or rolled back, we cannot tell which
+        if (tx_open) {
+          bool callers = !tx_by_sql;
           forget_transaction();
           have = {};
+          if (callers) {
+            // A COMMIT/ROLLBACK tag tells how; without one (PREPARE TRANSACTION, exec()) nobody can.
+            ended_by_sql = seen_end.value_or(tx_end::in_doubt);
+            return true;
+          }
         }
         break;
       case PQTRANS_INTRANS:
       case PQTRANS_INERROR:
         if (!tx_open) {  // opened by the SQL
           tx_open = true;
+          tx_by_sql = true;
           levels = {tx_level{"", session_settings{}}};
         }
         break;
       default:
         break;
     }
+    return false;
+  }
+
+  /// Remembers what a command tag says about the transaction ("COMMIT", "ROLLBACK": how the
+  /// last COMMIT went; a COMMIT of a failed transaction answers ROLLBACK).
+  void note_tag(const char* tag) {
+    if (!tag) return;
+    std::string_view t(tag);
+    if (t == "COMMIT") seen_end = tx_end::committed;
+    else if (t == "ROLLBACK") seen_end = tx_end::rolled_back;
+    else if (t == "PREPARE TRANSACTION") seen_end = tx_end::in_doubt;
+  }
+
+  /// The caller's SQL ended the transaction begin() opened (something the check before it ran
+  /// did not see): the statement fails, saying what became of the work.
+  sql_failure ended_transaction(const std::string& what, std::string_view sql) const {
+    pg_message m;
+    m.primary = "the SQL ended the transaction that was open around it (a transaction = true phase, or "
+                "db:transaction): ";
+    switch (ended_by_sql.value_or(tx_end::in_doubt)) {
+      case tx_end::committed: m.primary += "its work up to that point was COMMITTED"; break;
+      case tx_end::rolled_back: m.primary += "its work was rolled back"; break;
+      case tx_end::in_doubt: m.primary += "whether its work was committed is not known; check the database"; break;
+    }
+    m.hint = transaction_control_hint();
+    return failure(error_kind::sql, what, m, "2D000", sql);
+  }
+
+  static std::string transaction_control_hint() {
+    return "Leave BEGIN/COMMIT/ROLLBACK out: the surrounding transaction commits or rolls back this work. A file "
+           "that must run with its own BEGIN/COMMIT belongs in a phase without transaction = true.";
+  }
+
+  /// Where a script's statement is: "x.sql:3", or "line 3 of the script" for text.
+  static std::string script_location(std::string_view sql, std::string_view source, std::size_t offset) {
+    int line = line_at(sql, offset);
+    if (source.empty()) return "line " + std::to_string(line) + " of the script";
+    return std::string(source) + ":" + std::to_string(line);
+  }
+
+  /// Refuses, before it runs, SQL that would begin, end or prepare the transaction begin()
+  /// opened (a migration file's own BEGIN/COMMIT inside a transaction = true phase).
+  void refuse_transaction_control(const std::string& what, std::string_view sql, bool is_script,
+                                  std::string_view source) const {
+    if (!tx_open || tx_by_sql || tx_lost) return;
+    std::optional<control_statement> found;
+    if (is_script) {
+      found = find_transaction_control(sql);
+    } else if (auto verb = transaction_control(sql)) {
+      found = control_statement{*verb, 0};
+    }
+    if (!found) return;
+    bool opens = found->verb == "BEGIN" || found->verb == "START TRANSACTION";
+    pg_message m;
+    m.primary = found->verb + (opens ? " would begin a transaction inside" : " would end") +
+                " the transaction that is open around this SQL (a transaction = true phase, or db:transaction); "
+                "nothing was run";
+    if (is_script) m.primary = script_location(sql, source, found->offset) + ": " + m.primary;
+    m.hint = transaction_control_hint();
+    throw failure(error_kind::sql, what, m, "2D000", sql);
   }
 
   bool transaction_failed() const {
@@ -693,15 +774,17 @@ struct connection::impl {
 
   /// One round trip. Converts libpqxx's exceptions into sql_failure with the right kind.
   template <class F>
-  pqxx::result round_trip(const std::string& what, std::string_view sql, trip t, F&& f) {
+  std::invoke_result_t<F&> round_trip(const std::string& what, std::string_view sql, trip t, F&& f) {
     const on_loss loss = t.loss;
     const bool user_sql = t.user_sql;
     busy_scope busy(*this, what, sql, t.cleanup);
     auto t0 = steady::now();
+    if (user_sql) seen_end.reset();
+    failure_location.clear();
     try {
-      pqxx::result r = f();
+      auto r = f();
       busy.finish();
-      if (user_sql) sync_transaction_state();
+      if (user_sql && sync_transaction_state()) throw ended_transaction(what, sql);
       return r;
     } catch (const pqxx::in_doubt_error& e) {
       busy.finish();
@@ -763,6 +846,7 @@ struct connection::impl {
     pg_message m = parse_message(text);
     std::string sqlstate = reported_sqlstate.empty() ? m.sqlstate : reported_sqlstate;
     if (m.primary.empty()) m.primary = one_line(text);
+    if (!failure_location.empty()) m.primary = failure_location + ": " + m.primary;
     error_kind kind = kind_for_sqlstate(sqlstate);
     auto near = [&](const std::optional<long long>& limit) {
       return limit && *limit > 0 && took.count() * 10 >= *limit * 9;
@@ -785,18 +869,120 @@ struct connection::impl {
     return failure(kind, what, m, sqlstate, sql);
   }
 
-  /// SET what the caller asked for, when the session does not have it already. Skipped in a
-  /// failed transaction (the statement will fail anyway; ROLLBACK restores what we track).
+  /// SET what the caller asked for, when the session does not have it already; after
+  /// reset_session(), first RESET ALL (whatever the caller's SQL SET since), all in one round
+  /// trip. Skipped in a failed transaction (the statement will fail anyway; ROLLBACK restores
+  /// what we track).
   void apply_settings() {
-    std::string q;
-    if (want_statement_timeout && want_statement_timeout != have.statement_timeout)
+    const bool reset = reset_pending && dirty;
+    if (reset_pending && !dirty) reset_pending = false;  // nothing ran since: nothing to undo
+    std::string q = reset ? "RESET ALL; " : "";
+    if (want_statement_timeout && (reset || want_statement_timeout != have.statement_timeout))
       q += "SET statement_timeout = " + std::to_string(*want_statement_timeout) + "; ";
-    if (want_lock_timeout && want_lock_timeout != have.lock_timeout)
+    if (want_lock_timeout && (reset || want_lock_timeout != have.lock_timeout))
       q += "SET lock_timeout = " + std::to_string(*want_lock_timeout) + "; ";
+    const bool extra = !want_settings.empty() && (reset || !have.extra);
+    if (extra) {
+      for (const auto& [name, value] : want_settings)
+        q += "SELECT pg_catalog.set_config(" + escaped_literal(name) + ", " + escaped_literal(value) + ", false); ";
+    }
     if (q.empty() || transaction_failed()) return;
-    round_trip("apply session timeouts", q, trip{}, [&] { return work->exec(q); });
-    have.statement_timeout = want_statement_timeout;
-    have.lock_timeout = want_lock_timeout;
+    round_trip(extra ? "apply the session settings (" + settings_names() + ")" : "apply the session settings", q,
+               trip{}, [&] { return work->exec(q); });
+    if (reset) have = {};
+    if (want_statement_timeout) have.statement_timeout = want_statement_timeout;
+    if (want_lock_timeout) have.lock_timeout = want_lock_timeout;
+    have.extra = have.extra || extra;
+    if (reset) {
+      reset_pending = false;
+      dirty = false;
+    }
+  }
+
+  std::string settings_names() const {
+    std::string out;
+    for (const auto& [name, value] : want_settings) out += (out.empty() ? "" : ", ") + name;
+    return out;
+  }
+
+  /// E'...': the same meaning whatever standard_conforming_strings says.
+  static std::string escaped_literal(std::string_view v) {
+    std::string out = "E'";
+    for (char c : v) {
+      if (c == '\\' || c == '\'') out += c;
+      out += c;
+    }
+    return out + "'";
+  }
+
+  static bool is_utf8(PGconn* h) {
+    const char* enc = PQparameterStatus(h, "client_encoding");
+    return enc && std::string_view(enc) == "UTF8";
+  }
+
+  /// What a script returned: the rows (or rows affected) of its last statement.
+  struct script_result {
+    long long rows = 0;
+  };
+
+  /// One simple-protocol query on libpq itself (libpqxx keeps only the last result and none
+  /// of an error's fields): every statement's result, its command tag, and for a failure the
+  /// server's position or the statement it reached, so the message can name the line.
+  script_result run_script(const std::string& sql, std::string_view source) {
+    PGconn* h = raw();
+    if (!PQsendQuery(h, sql.c_str())) {
+      std::string msg = PQerrorMessage(h);
+      if (PQstatus(h) != CONNECTION_OK) throw pqxx::broken_connection(msg);
+      throw pqxx::failure(msg);
+    }
+    using result_ptr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+    result_ptr error(nullptr, PQclear);
+    std::size_t completed = 0;  // statements that ran to completion
+    script_result out;
+    while (PGresult* next = PQgetResult(h)) {
+      result_ptr res(next, PQclear);
+      switch (PQresultStatus(res.get())) {
+        case PGRES_COMMAND_OK:
+        case PGRES_TUPLES_OK:
+          ++completed;
+          note_tag(PQcmdStatus(res.get()));
+          out.rows = PQnfields(res.get()) > 0 ? PQntuples(res.get()) : std::atoll(PQcmdTuples(res.get()));
+          break;
+        case PGRES_COPY_IN:  // no data to give: fail it (a later result says so)
+          PQputCopyEnd(h, "a runbook script cannot feed COPY ... FROM STDIN");
+          break;
+        case PGRES_COPY_OUT: {
+          char* buf = nullptr;
+          while (PQgetCopyData(h, &buf, 0) > 0) PQfreemem(buf);
+          break;
+        }
+        case PGRES_FATAL_ERROR:
+        case PGRES_BAD_RESPONSE:
+          if (!error) error = std::move(res);
+          break;
+        default:
+          break;
+      }
+    }
+    if (error) {
+      std::string msg = PQresultErrorMessage(error.get());
+      if (PQstatus(h) != CONNECTION_OK) throw pqxx::broken_connection(msg);
+      const char* sqlstate = PQresultErrorField(error.get(), PG_DIAG_SQLSTATE);
+      const char* position = PQresultErrorField(error.get(), PG_DIAG_STATEMENT_POSITION);
+      std::optional<std::size_t> at;
+      if (position && std::atol(position) > 0) {
+        at = offset_of_position(sql, std::atol(position), is_utf8(h));
+      } else {
+        // No position (a runtime error): the statement after the last one that completed.
+        auto statements = split_statements(sql);
+        if (completed < statements.size()) at = statements[completed].begin;
+      }
+      if (at && (!source.empty() || sql.find('\n') != std::string::npos))
+        failure_location = script_location(sql, source, *at);
+      throw pqxx::sql_error(msg, sql, sqlstate);
+    }
+    if (PQstatus(h) != CONNECTION_OK) throw pqxx::broken_connection(PQerrorMessage(h));
+    return out;
   }
 
   pqxx::result exec_simple(const std::string& what, const std::string& sql, trip t = {}) {
@@ -838,6 +1024,8 @@ struct connection::impl {
     exec_simple("begin a transaction", sql);
     tx_open = true;
     tx_lost = false;
+    tx_by_sql = false;
+    ended_by_sql.reset();
     levels = {tx_level{"", before}};
   }
 
@@ -872,12 +1060,14 @@ struct connection::impl {
       if (e.kind() != error_kind::in_doubt && h && PQtransactionStatus(h) == PQTRANS_IDLE) {
         forget_transaction();
         have = at_begin;
+        dirty = true;
       }
       throw;
     }
     forget_transaction();
     if (failed_before) {
       have = at_begin;
+      dirty = true;
       throw failure(error_kind::sql, what,
                     "the transaction had failed (an earlier statement raised an error), so PostgreSQL rolled it "
                     "back instead",
@@ -903,6 +1093,7 @@ struct connection::impl {
     }
     forget_transaction();
     have = at_begin;
+    dirty = true;  // a RESET ALL made inside was undone with the rest
   }
 
   // -- deadline --
@@ -1036,6 +1227,7 @@ result connection::exec(std::string_view sql, const std::vector<param>& params) 
   try {
     const std::string what = "run SQL";
     m->ensure_usable(what, sql);
+    m->refuse_transaction_control(what, sql, false, {});
     m->apply_settings();
     result out = to_result(m->exec_bound(what, std::string(sql), params, true));
     rec.ok(out.affected);
@@ -1131,14 +1323,29 @@ void connection::stream(std::string_view sql, const std::vector<param>& params, 
   }
 }
 
-void connection::script(std::string_view sql) {
+void connection::script(std::string_view sql, std::string_view source) {
   impl::record_scope rec(*m, sql, 0);
   try {
-    const std::string what = "run a script";
+    const std::string what = source.empty() ? "run a script" : "run script " + std::string(source);
     m->ensure_usable(what, sql);
+    m->refuse_transaction_control(what, sql, true, source);
     m->apply_settings();
-    pqxx::result r = m->exec_simple(what, std::string(sql), trip{.user_sql = true});
-    rec.ok(r.columns() > 0 ? static_cast<long long>(r.size()) : static_cast<long long>(r.affected_rows()));
+    const bool had_transaction = m->tx_open;
+    const std::string text(sql);
+    impl::script_result r;
+    try {
+      r = m->round_trip(what, text, trip{.user_sql = true}, [&] { return m->run_script(text, source); });
+    } catch (const sql_failure& e) {
+      // The script began its own transaction and failed in it: roll it back, so the session is
+      // not left refusing every statement (25P02) until someone does.
+      if (had_transaction || !m->tx_open || !m->tx_by_sql || !m->session_ok()) throw;
+      m->do_rollback("ROLLBACK");
+      throw sql_failure(e.kind(),
+                        std::string(e.what()) +
+                            "\nThe transaction the script had begun (its own BEGIN) was rolled back.",
+                        e.sqlstate(), e.detail(), e.hint(), e.statement());
+    }
+    rec.ok(r.rows);
   } catch (const std::exception& e) {
     rec.fail(e);
     throw;
@@ -1223,15 +1430,39 @@ void connection::rollback_to(std::string_view name) {
     for (std::size_t i = m->levels.size(); i-- > 1;) {
       if (m->levels[i].name == name) {
         m->have = m->levels[i].saved;
+        m->dirty = true;  // a RESET ALL made since was undone with the rest
         m->levels.resize(i + 1);
         return;
       }
     }
     m->have = {};  // a savepoint we did not make: we cannot tell what it undid
+    m->dirty = true;
   });
 }
 
 bool connection::in_transaction() const { return m->tx_open; }
+
+bool connection::transaction_begun_by_sql() const { return m->tx_open && m->tx_by_sql; }
+
+bool connection::transaction_failed() const { return m->transaction_failed(); }
+
+std::optional<tx_end> connection::ended_by_sql() const { return m->ended_by_sql; }
+
+void connection::reset_session() { m->reset_pending = true; }
+
+void connection::set_session_settings(std::vector<std::pair<std::string, std::string>> settings) {
+  m->want_settings = std::move(settings);
+  m->have.extra = false;
+}
+
+std::string_view to_string(tx_end e) {
+  switch (e) {
+    case tx_end::committed: return "committed";
+    case tx_end::rolled_back: return "rolled_back";
+    case tx_end::in_doubt: return "in_doubt";
+  }
+  return "in_doubt";
+}
 
 void connection::set_statement_timeout(std::chrono::milliseconds t) {
   m->want_statement_timeout = std::max<long long>(0, t.count());
@@ -1276,6 +1507,7 @@ void connection::reconnect() {
   if (m->tx_open) m->tx_lost = true;
   m->levels.clear();
   m->have = {};
+  m->dirty = m->reset_pending = false;  // a new session starts from its defaults
   m->close();
   m->open();
 }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/db/sqlstate.hpp"
@@ -46,6 +47,11 @@ struct statement_record {
   std::vector<std::string> notices;    ///< RAISE NOTICE / WARNING text emitted by this statement
 };
 
+/// How a transaction ended, as observed.
+enum class tx_end { committed, rolled_back, in_doubt };
+/// "committed", "rolled_back", "in_doubt".
+std::string_view to_string(tx_end e);
+
 /// Options of a connection.
 struct connection_options {
   std::string dsn;                       ///< libpq keyword/value string or postgresql:// URI
@@ -73,9 +79,13 @@ class connection {
   void stream(std::string_view sql, const std::vector<param>& params, std::size_t batch,
               const std::function<bool(const std::vector<column>&, const std::vector<field>&)>& fn);
 
-  /// Runs a multi-statement script (migration files, DO $$ ... $$ blocks) with the simple
-  /// query protocol. No parameters.
-  void script(std::string_view sql);
+  /// Runs a script (migration files, DO $$ ... $$ blocks) as one simple-protocol query: the
+  /// server parses the whole text first and runs it as one implicit transaction, unless the
+  /// text has its own BEGIN/COMMIT. No parameters. A failure names `source` (the file the text
+  /// came from; "the script" when empty) and the line of the failing statement, or of the
+  /// server's error position. A failed script that had begun its own transaction leaves none
+  /// behind: it is rolled back, and the message says so.
+  void script(std::string_view sql, std::string_view source = {});
 
   /// BEGIN / COMMIT / ROLLBACK, SAVEPOINT / RELEASE / ROLLBACK TO, tracked so the connection
   /// knows whether a transaction is open. commit() throws in_doubt when the connection is
@@ -87,6 +97,25 @@ class connection {
   void release(std::string_view name);
   void rollback_to(std::string_view name);
   bool in_transaction() const;
+  /// True when the open transaction was begun by the caller's own SQL (BEGIN in exec() or
+  /// script()) rather than by begin(). A transaction begin() opened belongs to its caller:
+  /// exec() and script() refuse SQL that would begin, end or prepare it (SQLSTATE 2D000,
+  /// before anything runs), and if SQL ends it all the same, that SQL fails and
+  /// ended_by_sql() says how it ended.
+  bool transaction_begun_by_sql() const;
+  /// The server's word (PQtransactionStatus, no round trip): a transaction is open and failed.
+  bool transaction_failed() const;
+  /// How the caller's SQL ended the transaction begin() had opened, when it did; cleared by
+  /// the next begin().
+  std::optional<tx_end> ended_by_sql() const;
+
+  /// Asks for a known session state before the next statement: when any SQL of the caller
+  /// ran since the last reset (it may have SET anything), `RESET ALL` and the timeouts and
+  /// session settings below go out first, in one round trip. Called at every step's start.
+  void reset_session();
+  /// Settings (name, value) applied with set_config() on connect and after every reset (a
+  /// target's `settings`, e.g. search_path).
+  void set_session_settings(std::vector<std::pair<std::string, std::string>> settings);
 
   /// Session timeouts for the statements that follow (0 = none). Applied lazily, once.
   void set_statement_timeout(std::chrono::milliseconds t);

@@ -12,7 +12,7 @@ struct sqlstate_class {
 };
 
 // PostgreSQL's condition names (Appendix A of its manual) for the codes runbooks match on.
-constexpr std::array<sqlstate_class, 30> k_classes{{
+constexpr std::array<sqlstate_class, 32> k_classes{{
     {"23505", "unique_violation"},
     {"23503", "foreign_key_violation"},
     {"23502", "not_null_violation"},
@@ -40,6 +40,8 @@ constexpr std::array<sqlstate_class, 30> k_classes{{
     {"22012", "division_by_zero"},
     {"22001", "string_data_right_truncation"},
     {"25P02", "in_failed_sql_transaction"},
+    {"25001", "active_sql_transaction"},
+    {"2D000", "invalid_transaction_termination"},
     {"28P01", "invalid_password"},
     {"3D000", "invalid_catalog_name"},
     {"3F000", "invalid_schema_name"},

@@ -13,7 +13,7 @@ namespace rb::db {
 /// undefined_column (42703), undefined_function (42883), invalid_column_reference (42P10),
 /// duplicate_column (42701), duplicate_table (42P07), duplicate_object (42710),
 /// syntax_error (42601), insufficient_privilege (42501), serialization_failure (40001),
-/// deadlock (40P01), lock_not_available (55P03), query_canceled (57014), admin_shutdown
+/// deadlock (40P01), active_sql_transaction (25001), invalid_transaction_termination (2D000), lock_not_available (55P03), query_canceled (57014), admin_shutdown
 /// (57P01) and every 08xxx as "connection", raise_exception (P0001), else "sql_error".
 std::string class_for_sqlstate(std::string_view sqlstate);
 

@@ -71,6 +71,7 @@ std::optional<resolved_target> resolve_target(const config& cfg, const std::opti
   if (tc.password) secrets::add(*tc.password);
   if (tc.statement_timeout) t.statement_timeout = *tc.statement_timeout;
   if (tc.lock_timeout) t.lock_timeout = *tc.lock_timeout;
+  t.settings = tc.settings;
   return t;
 }
 

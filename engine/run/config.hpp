@@ -6,6 +6,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace rb::run {
 
@@ -15,6 +17,8 @@ struct target_config {
   std::string dsn;                                       ///< without the password
   std::optional<std::string> password;                   ///< from secret "NAME", never from the file itself
   std::optional<std::chrono::milliseconds> statement_timeout, lock_timeout;
+  /// Session settings every step starts with (`settings = { search_path = "app, public" }`).
+  std::vector<std::pair<std::string, std::string>> settings;
 };
 
 struct config {
@@ -31,6 +35,7 @@ struct resolved_target {
   std::string dsn;   ///< with the password, ready for libpq
   std::chrono::milliseconds statement_timeout{0};
   std::chrono::milliseconds lock_timeout{30'000};
+  std::vector<std::pair<std::string, std::string>> settings;  ///< the target's `settings`
 };
 
 /// Picks the target: --dsn, else RUNBOOK_DSN, else --target, else the runbook's `target`,

@@ -41,6 +41,22 @@ bool rollback_savepoint(db::savepoint& sp) {
   }
 }
 
+/// A step of a transaction = true phase failed on transaction control: its SQL tried to end the
+/// phase's transaction (2D000: its own COMMIT, or a procedure that commits) or needs to run
+/// outside any (25001: CREATE INDEX CONCURRENTLY, VACUUM ...). Say which step, and what to do.
+void explain_transaction_error(step_error& err, const runbook_def& book, const phase_def& phase,
+                               const step_def& step) {
+  if (err.sqlstate != "2D000" && err.sqlstate != "25001") return;
+  err.message = describe_step(book, phase, step) + " runs inside the transaction of phase '" + phase.name +
+                "' (transaction = true): " + err.message;
+  if (err.sqlstate == "25001")
+    err.hint = "This statement cannot run inside a transaction block. Move the step to a phase without "
+               "transaction = true (each statement then commits on its own; give the step a rollback handler).";
+  else if (err.hint.empty())
+    err.hint = "Leave BEGIN/COMMIT/ROLLBACK out of SQL run in a transaction = true phase, or move the step to a "
+               "phase without transaction = true.";
+}
+
 on_error policy_for(const runbook_def& book, const phase_def& phase, const step_def& step) {
   if (step.on_err) return *step.on_err;
   if (phase.on_err) return *phase.on_err;
@@ -239,15 +255,19 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   }
 
   // Ends the run after a failure in `phase`: per policy, stop as is or compensate.
+  // `tx`: how the phase's transaction ended, as observed (db::transaction::outcome()).
   auto fail_run = [&](const phase_def& phase, const std::string& where, std::optional<step_error> err,
-                      on_error policy, long long phase_ms, bool tx_rolled_back) {
+                      on_error policy, long long phase_ms, std::string_view tx) {
+    const bool tx_rolled_back = tx == "rolled_back";
     outcome.error = std::move(err);
     outcome.failed_step = where;
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "failed"}, {"duration_ms", phase_ms}};
-    if (phase.transaction) f["transaction"] = tx_rolled_back ? "rolled_back" : "lost";
+    if (phase.transaction) f["transaction"] = std::string(tx);
     ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
-    if (policy == on_error::abort) return finish(status::failed);
+    // An outcome nobody can tell (the step's own SQL ended the transaction): never compensate
+    // blindly, as after a COMMIT in doubt.
+    if (policy == on_error::abort || tx == "in_doubt") return finish(status::failed);
     std::string why = where + " failed: " + (outcome.error ? outcome.error->describe() : "");
     ctx.audit("run.rollback", {{"reason", why}, {"steps", done.size()}});
     m_out.rollback_started(why);
@@ -264,13 +284,13 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
 
   // The operator interrupted the run: record it, then (unless --no-rollback) roll back.
   auto cancel_run = [&](const phase_def& phase, const std::string& where, std::optional<step_error> err,
-                        long long phase_ms, bool tx_rolled_back) {
+                        long long phase_ms, std::string_view tx) {
     cancel::acknowledge();  // from here on nothing is interrupted: the rollback path must run
     outcome.error = std::move(err);
     outcome.failed_step = where;
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "cancelled"}, {"duration_ms", phase_ms}};
-    if (phase.transaction) f["transaction"] = tx_rolled_back ? "rolled_back" : "lost";
+    if (phase.transaction) f["transaction"] = std::string(tx);
     ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
     ctx.audit("run.cancel", {{"signal", cancel::signal_number()}, {"at", where}, {"rollback", !opts.no_rollback}});
     if (opts.no_rollback) {
@@ -363,7 +383,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       } catch (const std::exception& e) {
         step_error err = step_error_from(e);
         return fail_run(phase, phase.name, err, book.on_err == on_error::abort ? on_error::abort : on_error::rollback,
-                        ms_between(phase_t0, m_clock.now()), false);
+                        ms_between(phase_t0, m_clock.now()), "lost");
       }
     }
     std::vector<step_ref> phase_done;
@@ -385,15 +405,15 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         err.kind = error_kind::cancelled;
         err.klass = "cancelled";
         err.message = "interrupted by the operator before step '" + step.name + "'";
-        bool rolled = false;
+        std::string_view tx = "lost";
         if (txn) {
           try {
             txn->rollback();
-            rolled = true;
           } catch (const std::exception&) {
           }
+          tx = txn->outcome();
         }
-        return cancel_run(phase, phase.name + "/" + step.name, err, ms_between(phase_t0, m_clock.now()), rolled);
+        return cancel_run(phase, phase.name + "/" + step.name, err, ms_between(phase_t0, m_clock.now()), tx);
       }
       on_error policy = policy_for(book, phase, step);
       ctx.set_position(&phase, &step);
@@ -411,20 +431,24 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         continue;
       }
       // The step failed for good: its savepoint is already rolled back; now the phase's
-      // transaction goes too, so nothing half-applied is ever committed.
-      bool rolled_back = false;
+      // transaction goes too, so nothing half-applied is ever committed. Unless the step's own
+      // SQL ended it first: then the audit says what that did (committed: the phase's finished
+      // steps stand, and the rollback path undoes them like any other).
+      std::string_view tx = "lost";
       if (txn) {
         try {
           txn->rollback();
-          rolled_back = true;
         } catch (const std::exception&) {
-          rolled_back = false;  // the session is gone, and with it the transaction
+          // the session is gone, and with it the transaction
         }
+        tx = txn->outcome();
+        if (tx == "committed")
+          for (auto& d : phase_done) done.push_back(d);
       }
       ended = true;
-      if (interrupted) return cancel_run(phase, where, r.error, ms_between(phase_t0, m_clock.now()), rolled_back);
+      if (interrupted) return cancel_run(phase, where, r.error, ms_between(phase_t0, m_clock.now()), tx);
       return fail_run(phase, where, r.error, policy == on_error::cont ? on_error::rollback : policy,
-                      ms_between(phase_t0, m_clock.now()), rolled_back);
+                      ms_between(phase_t0, m_clock.now()), tx);
     }
     std::string xid;
     if (!ended && txn) {
@@ -444,7 +468,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         step_error err = step_error_from(e);
         on_error commit_policy = book.on_err == on_error::abort ? on_error::abort : on_error::rollback;
         if (err.kind != error_kind::in_doubt)
-          return fail_run(phase, phase.name + " (COMMIT)", err, commit_policy, ms_between(phase_t0, m_clock.now()), true);
+          return fail_run(phase, phase.name + " (COMMIT)", err, commit_policy, ms_between(phase_t0, m_clock.now()), "rolled_back");
         // The answer to COMMIT was lost with the connection: ask the server, on a new session,
         // what became of the transaction. Never retried, never compensated blindly.
         db::xact_fate fate = db::xact_fate::unknown;
@@ -462,7 +486,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
           err.kind = error_kind::connection;
           err.klass = "connection";
           err.message += "; the server says transaction " + xid + " was rolled back";
-          return fail_run(phase, phase.name + " (COMMIT)", err, commit_policy, ms_between(phase_t0, m_clock.now()), true);
+          return fail_run(phase, phase.name + " (COMMIT)", err, commit_policy, ms_between(phase_t0, m_clock.now()), "rolled_back");
         }
         if (fate != db::xact_fate::committed) {
           f["error"] = err.to_json();
@@ -529,16 +553,38 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
     // Synced with the next step's start (or the run's end), before anything else is acted on.
     ctx.audit("step.end", std::move(f), false);
   };
+  // Outside a transactional phase, the code that just ran must leave no transaction behind:
+  // one its SQL began and left open (or failed) is rolled back, and the step fails.
+  auto settle = [&](call_result& res) {
+    if (phase.transaction || !m_target) return;
+    auto why = m_target->close_stray_transaction();
+    if (!why) return;
+    if (res.error) {
+      res.error->message += "; " + *why;
+      return;
+    }
+    step_error err;
+    err.kind = error_kind::step_failed;
+    err.klass = "transaction_open";
+    err.message = describe_step(book, phase, step) + ": " + *why;
+    err.hint = "End the transaction in the same step (COMMIT), or leave BEGIN/COMMIT out and let each statement "
+               "commit on its own.";
+    res.error = std::move(err);
+  };
   auto fail = [&](step_error err, int attempt) {
+    if (phase.transaction) explain_transaction_error(err, book, phase, step);
     end_record("failed", attempt, &err, json::object());
     m_out.step_finished(step, policy == on_error::cont ? "failed, continuing" : "failed",
                         milliseconds(ms_between(t0, m_clock.now())), &err, "");
     return step_result{step_status::failed, std::move(err)};
   };
 
+  // Every step starts from a known session state, whatever earlier steps SET.
+  if (m_target) m_target->start_step();
   if (step.has_when) {
     arm(ctx, book, phase, step, call);
     call_result w = step.body->when(call);
+    settle(w);
     if (w.error) return fail(*w.error, 1);
     if (!(w.value.is_boolean() && w.value.get<bool>()) && !w.value.is_null()) {
       std::string reason = w.value.is_string() ? w.value.get<std::string>() : "its condition is false";
@@ -585,6 +631,7 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
       ctx.audit("step.retry", std::move(f));
       m_out.step_retry(step, attempt, delay, *last);
       m_clock.sleep_for(delay);
+      if (m_target) m_target->start_step();
     }
     call.attempt = attempt;
     // In a transactional phase every attempt runs in a savepoint of its own: a failure rolls
@@ -600,9 +647,11 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
     }
     arm(ctx, book, phase, step, call);
     call_result r = step.body->run(call);
+    settle(r);
     if (!r.error && step.has_verify) {
       arm(ctx, book, phase, step, call);
       call_result v = step.body->verify(call);
+      settle(v);
       json f = base;
       f["ok"] = v.ok();
       if (v.error) f["error"] = v.error->to_json();
@@ -624,7 +673,12 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
       try {
         sp->release();
       } catch (const std::exception& e) {
-        return fail(step_error_from(e), attempt);
+        step_error err = step_error_from(e);
+        if (auto how = m_target->ended_by_sql()) {  // the error it raised was caught (pcall)
+          err.sqlstate = "2D000";
+          err.message = "its SQL ended the phase's transaction (" + std::string(db::to_string(*how)) + "): " + err.message;
+        }
+        return fail(std::move(err), attempt);
       }
     }
     json extra = json::object();
@@ -710,8 +764,19 @@ bool executor::compensate(run_context& ctx, const runbook_def& book, const std::
     ++undone;
     auto t0 = m_clock.now();
     step_call call{book, phase, step, 1, std::nullopt, &ctx};
+    if (m_target) m_target->start_step();
     arm(ctx, book, phase, step, call);
     call_result r = step.body->rollback(call);
+    if (m_target) {
+      if (auto why = m_target->close_stray_transaction()) {
+        step_error err;
+        err.kind = error_kind::step_failed;
+        err.klass = "transaction_open";
+        err.message = *why;  // compensate() says whose rollback failed
+        if (r.error) r.error->message += "; " + *why;
+        else r.error = std::move(err);
+      }
+    }
     ctx.set_limits(std::nullopt, milliseconds(0), milliseconds(0));
     json f = base;
     f["status"] = r.ok() ? "succeeded" : "failed";

@@ -28,8 +28,24 @@ db::connection& target_session::get() {
     if (m_on_statement) m_conn->on_statement(m_on_statement);
     m_conn->set_statement_timeout(t.statement_timeout);
     m_conn->set_lock_timeout(t.lock_timeout);
+    m_conn->set_session_settings(t.settings);
   }
   return *m_conn;
+}
+
+std::optional<std::string> target_session::close_stray_transaction() {
+  if (!m_conn || !m_conn->in_transaction()) return std::nullopt;
+  bool by_sql = m_conn->transaction_begun_by_sql();
+  bool failed = m_conn->transaction_failed();
+  try {
+    m_conn->rollback();
+  } catch (const std::exception&) {
+    // the session is gone, and the transaction with it: the next statement reconnects
+  }
+  if (!by_sql) return std::nullopt;
+  return failed ? "its SQL began a transaction (BEGIN) that then failed, and left it open; it was rolled back"
+                : "its SQL began a transaction (BEGIN) and left it open without COMMIT; it was rolled back, so "
+                  "nothing done in it stands";
 }
 
 std::unique_ptr<db::connection> target_session::open_another(const std::string& purpose) const {
@@ -40,6 +56,7 @@ std::unique_ptr<db::connection> target_session::open_another(const std::string& 
   auto c = std::make_unique<db::connection>(o);
   if (m_on_statement) c->on_statement(m_on_statement);
   c->set_lock_timeout(t.lock_timeout);
+  c->set_session_settings(t.settings);
   return c;
 }
 

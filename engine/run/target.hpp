@@ -30,6 +30,17 @@ class target_session {
   void cancel_running() {
     if (db::connection* c = m_live.load()) c->cancel();
   }
+  /// The next statement starts from a known session state: RESET ALL, then the target's
+  /// timeouts and settings, if SQL ran since the last step began (connection::reset_session).
+  void start_step() {
+    if (m_conn) m_conn->reset_session();
+  }
+  /// Rolls back a transaction left open on the connection by the code that just ran (its own
+  /// BEGIN without a COMMIT, or one its failure aborted), so the next step and every rollback
+  /// handler start from an idle session. Returns why, when the code's own SQL had begun it.
+  std::optional<std::string> close_stray_transaction();
+  /// How SQL run on the connection ended the transaction begin() had opened, if it did.
+  std::optional<db::tx_end> ended_by_sql() const { return m_conn ? m_conn->ended_by_sql() : std::nullopt; }
   /// A second, independent connection to the same target (run lock, db.connect()).
   std::unique_ptr<db::connection> open_another(const std::string& purpose) const;
   /// Called for every statement on connections this session opens.

@@ -480,14 +480,24 @@ TEST_F(Connection, KilledBackendIsAConnectionErrorAndReconnectWorks) {
 
 TEST_F(Connection, TracksTransactionsOpenedOrEndedByTheSqlItself) {
   db->exec("create table t(x int)");
-  db->begin();
+  db->exec("begin");
   db->exec("insert into t values (1)");
+  EXPECT_TRUE(db->in_transaction());
+  EXPECT_TRUE(db->transaction_begun_by_sql());
   db->exec("commit");
   EXPECT_FALSE(db->in_transaction());
   db->script("begin; insert into t values (2);");
   EXPECT_TRUE(db->in_transaction());
   db->rollback();
   EXPECT_FALSE(db->in_transaction());
+  EXPECT_EQ(scalar(*db, "select string_agg(x::text, ',') from t"), "1");
+  // A transaction begin() opened belongs to its caller: SQL may not end it.
+  db->begin();
+  db->exec("insert into t values (3)");
+  auto e = failure_of([&] { db->exec("commit"); });
+  EXPECT_EQ(e.sqlstate(), "2D000");
+  EXPECT_TRUE(db->in_transaction());
+  db->rollback();
   EXPECT_EQ(scalar(*db, "select string_agg(x::text, ',') from t"), "1");
 }
 

@@ -23,6 +23,7 @@ run::run_outcome RunbookTest::run(const std::string& source, nlohmann::json para
     t.name = "test";
     t.dsn = dsn;
     t.lock_timeout = std::chrono::seconds(5);
+    t.settings = target_settings;
     target = t;
   }
   run::target_session session(target);

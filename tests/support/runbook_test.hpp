@@ -34,6 +34,7 @@ class RunbookTest : public ::testing::Test {
  protected:
   temp_dir dir{"rb-runbook-test"};
   std::string dsn;  ///< the database runs use; empty: no target
+  std::vector<std::pair<std::string, std::string>> target_settings;  ///< the target's `settings`
   std::unique_ptr<lua::sandbox> sb;
   run::runbook_def book;
   std::unique_ptr<audit::log> log;
