@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -60,6 +61,13 @@ class sandbox {
                                       std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
                                       const std::string& what = "the runbook code");
 
+  /// Raises the timeout or cancel error when the running call's deadline has passed or the
+  /// operator asked to stop. For C code that loops (pattern matching): the count hook only
+  /// fires between Lua instructions.
+  static void check_interrupt(lua_State* L);
+  /// Raises "stack overflow" when too much C stack is used below the outermost call.
+  static void check_stack(lua_State* L);
+
   /// The run whose code is executing (for print, ctx.log, audit.note); null outside runs.
   run::run_context* current_run() const { return m_run; }
   void set_current_run(run::run_context* ctx) { m_run = ctx; }
@@ -71,6 +79,9 @@ class sandbox {
  private:
   static void* alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
   static void hook(lua_State* L, lua_Debug* ar);
+  /// The sandbox of a state, cheaply (its allocator's data); null for other states.
+  static sandbox* of(lua_State* L);
+  void arm_hook(int count);
   void build_globals();
   void load_chunk(int status, const std::string& name, const char* message = nullptr);
 
@@ -82,6 +93,7 @@ class sandbox {
   std::optional<std::chrono::steady_clock::time_point> m_deadline;
   std::string m_deadline_what;
   run::run_context* m_run = nullptr;
+  std::uintptr_t m_stack_base = 0;  ///< C stack address at the outermost call(); 0 outside
 };
 
 }  // namespace rb::lua

@@ -31,7 +31,10 @@ void read_options(lua_State* L, int idx, shell::process_options& o, bool& check)
       raise_usage(L, error_kind::usage, std::string("shell: timeout '") + lua_tostring(L, -1) + "' is not a duration");
     o.timeout = d;
   } else if (lua_type(L, -1) == LUA_TNUMBER) {
-    o.timeout = std::chrono::milliseconds(static_cast<long long>(lua_tonumber(L, -1) * 1000));
+    std::chrono::milliseconds d{};
+    if (!duration_from_seconds(lua_tonumber(L, -1), d))
+      raise_usage(L, error_kind::usage, "shell: timeout must be a number of seconds from 0 to a year");
+    o.timeout = d;
   }
   lua_pop(L, 1);
   lua_getfield(L, idx, "cwd");

@@ -29,6 +29,7 @@
 #include "engine/run/state.hpp"
 #include "engine/run/target.hpp"
 #include "engine/util/duration.hpp"
+#include "engine/util/json_text.hpp"
 #include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
 
@@ -165,7 +166,7 @@ int cmd_list(std::vector<std::string> args) {
     out.push_back(item);
   }
   if (r.count("json")) {
-    std::cout << out.dump(2) << "\n";
+    std::cout << json_text(out, 2) << "\n";
     return 0;
   }
   if (entries.empty()) {
@@ -284,7 +285,7 @@ int cmd_show(std::vector<std::string> args) {
   auto dirs = run::search_path();
   auto sb = lua::make_sandbox(lib_dirs(dirs));
   auto book = load_named(*sb, dirs, r["name"].as<std::string>());
-  if (format == "json") std::cout << book_json(book).dump(2) << "\n";
+  if (format == "json") std::cout << json_text(book_json(book), 2) << "\n";
   else print_book_text(book);
   return 0;
 }
@@ -395,7 +396,7 @@ struct run_database {
 };
 
 int finish_run(const run::run_outcome& outcome, bool as_json) {
-  if (as_json) std::cout << outcome.to_json().dump() << "\n";
+  if (as_json) std::cout << json_text(outcome.to_json()) << "\n";
   return outcome.exit_code();
 }
 
@@ -525,7 +526,7 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   if (backward) {
     // Here a rollback that did its work is the success asked for: exit 0 (3 if it failed).
     run::run_outcome o = exec.rollback(book, state, opts, opt_string(r, "phase"));
-    if (as_json) std::cout << o.to_json().dump() << "\n";
+    if (as_json) std::cout << json_text(o.to_json()) << "\n";
     return o.status == run::status::rolled_back ? exit_codes::ok : o.exit_code();
   }
   return finish_run(exec.resume(book, state, opts), as_json);
@@ -660,7 +661,7 @@ int cmd_rehearse(std::vector<std::string> args) {
   log.append(forward.run_id, "rehearsal", {{"runbook", book.name},
                                 {"forward_only", r.count("forward-only") > 0}, {"diff", diff},
                                 {"restored", r.count("forward-only") ? json(nullptr) : json(diff.empty())}});
-  if (as_json) std::cout << result.dump() << "\n";
+  if (as_json) std::cout << json_text(result) << "\n";
   return ok ? exit_codes::ok : exit_codes::failed;
 }
 
@@ -684,7 +685,7 @@ int cmd_history(std::vector<std::string> args) {
     for (const auto& s : runs)
       out.push_back({{"run", s.run_id}, {"runbook", s.runbook}, {"status", s.status}, {"started", s.started},
                      {"ended", s.ended}, {"operator", s.op}, {"reason", s.reason}, {"resumes", s.resumes}});
-    std::cout << out.dump(2) << "\n";
+    std::cout << json_text(out, 2) << "\n";
     return 0;
   }
   if (runs.empty()) {
@@ -710,7 +711,7 @@ int cmd_log(std::vector<std::string> args) {
   auto state = run::load_run(audit_file(r), r["run"].as<std::string>());
   for (const auto& rec : state.records) {
     if (r.count("json")) {
-      std::cout << rec.dump() << "\n";
+      std::cout << json_text(rec) << "\n";
       continue;
     }
     std::string ev = rec.value("event", "");
@@ -719,7 +720,7 @@ int cmd_log(std::vector<std::string> args) {
     if (rec.contains("step")) where += "/" + rec.value("step", "");
     if (!where.empty()) std::cout << pad(where, 28);
     if (ev == "run.start")
-      std::cout << rec.value("runbook", "") << " by " << rec.value("operator", "") << " params " << rec["params"].dump()
+      std::cout << rec.value("runbook", "") << " by " << rec.value("operator", "") << " params " << json_text(rec["params"])
                 << (rec.value("reason", "").empty() ? "" : " reason: " + rec.value("reason", ""));
     if (ev == "sql") {
       std::string text;
