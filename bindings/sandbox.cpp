@@ -1,6 +1,8 @@
 // The Lua sandbox: allow-listed environments, text-only loading, memory and time limits.
 #include "bindings/sandbox.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -203,10 +205,70 @@ sandbox::sandbox(sandbox_options opts) : m_opts(std::move(opts)), m_limit(m_opts
   }
   build_globals();
   arm_hook(k_hook_every);
+  m_watchdog = std::thread([this] { watch(); });
 }
 
 sandbox::~sandbox() {
+  {
+    std::lock_guard<std::mutex> lock(m_watch_mutex);
+    m_watch_stop = true;
+  }
+  m_watch_wake.notify_all();
+  if (m_watchdog.joinable()) m_watchdog.join();
   if (m_L) lua_close(m_L);
+}
+
+namespace {
+
+/// Ends the process from the watchdog thread: only async-signal-safe calls, since the main
+/// thread is somewhere in C code. Every journal record is one write, so the journal is intact
+/// and the run can be resumed or rolled back.
+[[noreturn]] void end_stuck_process(const char* why, int code) {
+  static const char head[] = "\nrunbook: the runbook code ";
+  static const char tail[] =
+      " but is stuck in a C function; ending the process (finish the run with 'runbook resume RUN' or "
+      "'runbook rollback RUN')\n";
+  ssize_t ignored = ::write(STDERR_FILENO, head, sizeof head - 1);
+  ignored = ::write(STDERR_FILENO, why, std::strlen(why));
+  ignored = ::write(STDERR_FILENO, tail, sizeof tail - 1);
+  (void)ignored;
+  ::_exit(code);
+}
+
+}  // namespace
+
+void sandbox::watch() {
+  using clock = std::chrono::steady_clock;
+  std::unique_lock<std::mutex> lock(m_watch_mutex);
+  bool cancelled = false;  // a cancel was seen during call number cancel_call, at cancel_seen
+  clock::time_point cancel_seen{};
+  unsigned cancel_call = 0;
+  const auto grace = m_opts.watchdog_grace;
+  while (!m_watch_stop) {
+    m_watch_wake.wait_for(lock, std::chrono::milliseconds(100));
+    if (m_watch_stop) break;
+    if (!m_in_call.load()) {
+      cancelled = false;
+      continue;
+    }
+    auto now = clock::now();
+    unsigned call = m_call_seq.load();
+    if (run::cancel::requested()) {
+      if (!cancelled || cancel_call != call) {
+        cancelled = true;
+        cancel_seen = now;
+        cancel_call = call;
+      } else if (now - cancel_seen > grace) {
+        end_stuck_process("was interrupted by the operator", exit_codes::cancelled);
+      }
+    } else {
+      cancelled = false;
+    }
+    long long deadline = m_watch_deadline.load();
+    if (deadline != 0 && m_call_seq.load() == call && m_in_call.load() &&
+        now > clock::time_point(clock::duration(deadline)) + grace)
+      end_stuck_process("exceeded its time limit", exit_codes::failed);
+  }
 }
 
 sandbox* sandbox::of(lua_State* L) {
@@ -443,11 +505,19 @@ std::optional<run::step_error> sandbox::call(int nargs, int nresults,
   auto saved_deadline = m_deadline;
   std::string saved_what = m_deadline_what;
   bool outermost = m_stack_base == 0;
-  if (outermost) m_stack_base = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (outermost) {
+    m_stack_base = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    m_watch_deadline = deadline ? deadline->time_since_epoch().count() : 0;
+    ++m_call_seq;
+    m_in_call = true;
+  }
   m_deadline = deadline;
   m_deadline_what = what;
   int status = protected_call(L, nargs, nresults);
-  if (outermost) m_stack_base = 0;
+  if (outermost) {
+    m_in_call = false;
+    m_stack_base = 0;
+  }
   m_deadline = saved_deadline;
   m_deadline_what = saved_what;
   arm_hook(k_hook_every);

@@ -13,6 +13,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -22,6 +23,7 @@
 #include "bindings/loader.hpp"
 #include "bindings/open_all.hpp"
 #include "bindings/sandbox.hpp"
+#include "engine/run/cancel.hpp"
 #include "engine/util/text.hpp"
 #include "tests/support/pg_fixture.hpp"
 #include "tests/support/runbook_test.hpp"
@@ -38,6 +40,7 @@ using steady = std::chrono::steady_clock;
 struct child_report {
   bool finished = false;  ///< false: still running at the limit (killed), or it crashed
   int signal = 0;         ///< the signal that ended it, if one did (SIGSEGV ...)
+  int exit_code = -1;     ///< when it exited normally
   std::vector<std::string> lines;
   std::chrono::milliseconds elapsed{};
 };
@@ -86,6 +89,7 @@ child_report in_child(const std::function<std::vector<std::string>()>& body, std
   report.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
   report.finished = eof && WIFEXITED(status);
   if (WIFSIGNALED(status) && eof) report.signal = WTERMSIG(status);
+  if (WIFEXITED(status)) report.exit_code = WEXITSTATUS(status);
   if (!text.empty()) report.lines = rb::split(text, '\n');
   return report;
 }
@@ -359,6 +363,47 @@ TEST_F(Hostile, TimeoutsMustBeFiniteNonNegativeAndBounded) {
     EXPECT_THAT(r.lines[0], HasSubstr("error: bad_runbook: ")) << value;
     EXPECT_THAT(r.lines[0], HasSubstr("is not a duration")) << value;
   }
+}
+
+/// A C function that blocks without ever returning to Lua: what no hook can interrupt.
+int l_stuck_in_c(lua_State*) {
+  std::this_thread::sleep_for(30s);
+  return 0;
+}
+
+/// Runs `stuck()` in a sandbox whose watchdog grace is 300ms, with `deadline` (none: 0).
+child_report stuck_child(std::chrono::milliseconds deadline, bool cancel) {
+  return in_child(
+      [&] {
+        rb::lua::sandbox_options o;
+        o.watchdog_grace = 300ms;
+        rb::lua::sandbox box(o);
+        lua_pushcfunction(box.state(), l_stuck_in_c);
+        box.set_global("stuck");
+        box.load_string("stuck()", "stuck.lua");
+        if (cancel) rb::run::cancel::request(SIGTERM);
+        std::optional<steady::time_point> until;
+        if (deadline > 0ms) until = steady::now() + deadline;
+        auto err = box.call(0, 0, until);
+        return std::vector<std::string>{"returned " + (err ? err->message : std::string("ok"))};
+      },
+      20s);
+}
+
+TEST_F(Hostile, TheWatchdogEndsTheProcessWhenCodeIsStuckInCPastItsDeadline) {
+  auto r = stuck_child(200ms, false);
+  ASSERT_TRUE(r.finished) << "still running after " << r.elapsed.count() << "ms";
+  EXPECT_TRUE(r.lines.empty()) << rb::join(r.lines, "\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_LT(r.elapsed, 3s);
+}
+
+TEST_F(Hostile, TheWatchdogEndsTheProcessWhenCodeStuckInCIgnoresACancel) {
+  auto r = stuck_child(0ms, true);
+  ASSERT_TRUE(r.finished) << "still running after " << r.elapsed.count() << "ms";
+  EXPECT_TRUE(r.lines.empty()) << rb::join(r.lines, "\n");
+  EXPECT_EQ(r.exit_code, 130);
+  EXPECT_LT(r.elapsed, 3s);
 }
 
 // ---- the bounded pattern functions behave as LuaJIT's ---------------------------------------
