@@ -97,10 +97,7 @@ int l_dsl_check(lua_State* L) {
       message = lua_tostring(L, 2);
     }
   }
-  run::step_error e;
-  e.kind = error_kind::check_failed;
-  e.klass = "check";
-  e.message = message;
+  run::step_error e = make_step_error(error_kind::check_failed, message, "check");
   caller_position(L, 1, e.source, e.line);
   raise(L, e);
 }

@@ -90,28 +90,20 @@ int run_process(lua_State* L, shell::process_options o, bool check, bool via_she
   if (ctx->step()) f["step"] = ctx->step()->name;
   ctx->audit("shell", std::move(f));
   if (r.cancelled) {
-    run::step_error e;
-    e.kind = error_kind::cancelled;
-    e.klass = "cancelled";
-    e.message = "command '" + secrets::redact(shown) + "' was killed: interrupted by the operator";
-    raise(L, e);
+    raise(L, make_step_error(error_kind::cancelled,
+                             "command '" + secrets::redact(shown) + "' was killed: interrupted by the operator", "cancelled"));
   }
   if (r.timed_out) {
-    run::step_error e;
-    e.kind = error_kind::timeout;
-    e.klass = "timeout";
-    e.message = "command '" + secrets::redact(shown) + "' was killed after " + format_duration(o.timeout);
-    raise(L, e);
+    raise(L, make_step_error(error_kind::timeout,
+                             "command '" + secrets::redact(shown) + "' was killed after " + format_duration(o.timeout), "timeout"));
   }
   if (check && !r.ok()) {
-    run::step_error e;
-    e.kind = error_kind::shell;
-    e.klass = "shell";
-    e.message = "command '" + secrets::redact(shown) + "' " +
-                (r.term_signal ? "was killed by signal " + std::to_string(r.term_signal)
-                               : "exited with code " + std::to_string(r.exit_code)) +
-                (r.err.empty() ? "" : ": " + secrets::redact(tail(r.err, 500)));
-    raise(L, e);
+    raise(L, make_step_error(error_kind::shell,
+                             "command '" + secrets::redact(shown) + "' " +
+                                 (r.term_signal ? "was killed by signal " + std::to_string(r.term_signal)
+                                                : "exited with code " + std::to_string(r.exit_code)) +
+                                 (r.err.empty() ? "" : ": " + secrets::redact(tail(r.err, 500))),
+                             "shell"));
   }
   lua_pushnumber(L, r.exit_code);
   lua_pushlstring(L, r.out.data(), r.out.size());
