@@ -6,6 +6,7 @@
 #include "bindings/error.hpp"
 #include "bindings/sandbox.hpp"
 #include "engine/run/context.hpp"
+#include "engine/util/json_text.hpp"
 
 namespace rb::lua {
 namespace {
@@ -16,7 +17,7 @@ int l_ctx_log(lua_State* L) {
   std::string line;
   for (int i = 1; i <= n; ++i) {
     if (lua_type(L, i) == LUA_TTABLE && i == 1 && n == 1) {
-      line = to_json(L, i).dump();
+      line = json_text(to_json(L, i));
       break;
     }
     lua_getglobal(L, "tostring");

@@ -18,6 +18,7 @@
 #include "engine/db/advisory_lock.hpp"
 #include "engine/db/cluster.hpp"
 #include "engine/db/psql.hpp"
+#include "engine/util/json_text.hpp"
 #include "engine/util/secrets.hpp"
 #include "engine/run/context.hpp"
 
@@ -99,7 +100,7 @@ std::vector<db::param> params_from(lua_State* L, int first) {
       case LUA_TBOOLEAN: out.emplace_back(lua_toboolean(L, i) ? "true" : "false"); break;
       case LUA_TNUMBER: out.emplace_back(number_text(lua_tonumber(L, i))); break;
       case LUA_TSTRING: out.emplace_back(to_string(L, i)); break;
-      case LUA_TTABLE: out.emplace_back(to_json(L, i).dump()); break;
+      case LUA_TTABLE: out.emplace_back(json_text(to_json(L, i))); break;
       default:
         if (is_null(L, i)) {
           out.emplace_back(std::nullopt);
@@ -354,6 +355,15 @@ bool call_protected(lua_State* L, int fn) {
   return lua_pcall(L, 0, 0, 0) == 0;
 }
 
+/// The connection of `h` again after runbook code ran: null when that code closed it (the
+/// reference taken before is dangling then: close() destroyed the connection).
+db::connection* still_open(lua_State* L, lua_db* h) {
+  if (h->closed) return nullptr;
+  if (h->owned) return h->owned.get();
+  run::run_context* ctx = sandbox::from(L).current_run();
+  return ctx ? &ctx->database() : nullptr;
+}
+
 int l_db_transaction(lua_State* L) {
   lua_db* h = check_db(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -370,8 +380,10 @@ int l_db_transaction(lua_State* L) {
   }
   // stack: ..., err
   try {
-    if (nested) c.rollback_to("rb_tx");
-    else c.rollback();
+    if (db::connection* open = still_open(L, h)) {
+      if (nested) open->rollback_to("rb_tx");
+      else open->rollback();
+    }
   } catch (const std::exception&) {
     // the session is gone: its transaction went with it
   }
@@ -391,7 +403,7 @@ int l_db_savepoint(lua_State* L) {
     return 0;
   }
   try {
-    c.rollback_to(name);
+    if (db::connection* open = still_open(L, h)) open->rollback_to(name);
   } catch (const std::exception&) {
   }
   return lua_error(L);
@@ -721,7 +733,7 @@ void open_db(sandbox& sb) {
   // db.null: one sentinel for SQL NULL (nil cannot live in a row table).
   lua_newuserdata(L, 1);
   lua_newtable(L);
-  lua_pushcfunction(L, l_null_tostring);
+  lua_pushcfunction(L, trampoline<l_null_tostring>);
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
@@ -745,7 +757,7 @@ void open_db(sandbox& sb) {
   };
   luaL_register(L, nullptr, methods);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_db_gc);
+  lua_pushcfunction(L, finalizer<l_db_gc>);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, trampoline<l_db_tostring>);
   lua_setfield(L, -2, "__tostring");
@@ -760,14 +772,14 @@ void open_db(sandbox& sb) {
   lua_pushcfunction(L, trampoline<l_sandbox_close>);
   lua_setfield(L, -2, "close");
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_sandbox_gc);
+  lua_pushcfunction(L, finalizer<l_sandbox_gc>);
   lua_setfield(L, -2, "__gc");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 
   luaL_newmetatable(L, k_rows_meta);
-  lua_pushcfunction(L, l_rows_gc);
+  lua_pushcfunction(L, finalizer<l_rows_gc>);
   lua_setfield(L, -2, "__gc");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");

@@ -10,8 +10,10 @@ namespace rb::lua {
 namespace {
 
 constexpr const char* k_declarations = "rb.declarations";
-// Declaration tables carry this light userdata key: runbook code cannot forge it.
-const char k_tag = 0;
+// What each declaration table stands for lives here, keyed (weakly) by the table: runbook code
+// holds the table but cannot reach this registry entry, so a declaration cannot be forged
+// ({ [tag] = "step" }) nor its name or position changed after the fact.
+constexpr const char* k_known = "rb.declarations.known";
 
 void caller_position(lua_State* L, int level, std::string& source, int& line) {
   lua_Debug ar;
@@ -30,10 +32,13 @@ int l_dsl_declare(lua_State* L) {
     raise_usage(L, error_kind::bad_runbook,
                 kind + " '" + name + "' must be followed by a table: " + kind + " \"" + name + "\" { ... }");
   }
-  lua_createtable(L, 0, 5);
-  lua_pushlightuserdata(L, const_cast<char*>(&k_tag));
+  lua_newtable(L);  // the declaration runbook code sees: an empty table
+  // stack: spec, declaration
+  lua_getfield(L, LUA_REGISTRYINDEX, k_known);
+  lua_pushvalue(L, -2);
+  lua_createtable(L, 0, 5);  // the record: kind, name, source, line, spec
   lua_pushvalue(L, lua_upvalueindex(1));
-  lua_rawset(L, -3);
+  lua_setfield(L, -2, "kind");
   lua_pushvalue(L, lua_upvalueindex(2));
   lua_setfield(L, -2, "name");
   lua_pushvalue(L, lua_upvalueindex(3));
@@ -42,6 +47,8 @@ int l_dsl_declare(lua_State* L) {
   lua_setfield(L, -2, "line");
   lua_pushvalue(L, 1);
   lua_setfield(L, -2, "spec");
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
   std::string kind = lua_tostring(L, lua_upvalueindex(1));
   if (kind == "runbook") {
     lua_getfield(L, LUA_REGISTRYINDEX, k_declarations);
@@ -90,10 +97,7 @@ int l_dsl_check(lua_State* L) {
       message = lua_tostring(L, 2);
     }
   }
-  run::step_error e;
-  e.kind = error_kind::check_failed;
-  e.klass = "check";
-  e.message = message;
+  run::step_error e = make_step_error(error_kind::check_failed, message, "check");
   caller_position(L, 1, e.source, e.line);
   raise(L, e);
 }
@@ -104,6 +108,12 @@ void open_dsl(sandbox& sb) {
   lua_State* L = sb.state();
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, k_declarations);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, k_known);
   lua_pushcfunction(L, trampoline<l_dsl_runbook>);
   sb.set_global("runbook");
   lua_pushcfunction(L, trampoline<l_dsl_phase>);
@@ -117,22 +127,31 @@ void open_dsl(sandbox& sb) {
 bool read_declaration(lua_State* L, int idx, declaration& out) {
   idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
   if (lua_type(L, idx) != LUA_TTABLE) return false;
-  lua_pushlightuserdata(L, const_cast<char*>(&k_tag));
-  lua_rawget(L, idx);
-  if (lua_type(L, -1) != LUA_TSTRING) {
+  lua_getfield(L, LUA_REGISTRYINDEX, k_known);
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
+  if (lua_type(L, -1) != LUA_TTABLE) {
     lua_pop(L, 1);
     return false;
   }
-  out.kind = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  lua_getfield(L, idx, "name");
-  out.name = lua_tostring(L, -1);
-  lua_getfield(L, idx, "source");
-  out.source = lua_tostring(L, -1);
-  lua_getfield(L, idx, "line");
+  // stack: record (made by l_dsl_declare: every field has the type read here)
+  auto text = [&](const char* key) {
+    lua_getfield(L, -1, key);
+    size_t n = 0;
+    const char* s = lua_tolstring(L, -1, &n);
+    std::string v = s ? std::string(s, n) : std::string();
+    lua_pop(L, 1);
+    return v;
+  };
+  out.kind = text("kind");
+  out.name = text("name");
+  out.source = text("source");
+  lua_getfield(L, -1, "line");
   out.line = static_cast<int>(lua_tointeger(L, -1));
-  lua_pop(L, 3);
-  lua_getfield(L, idx, "spec");
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "spec");
+  lua_remove(L, -2);
   return true;
 }
 

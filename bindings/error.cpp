@@ -3,8 +3,10 @@
 
 #include <cctype>
 #include <cstring>
+#include <set>
 
 #include "engine/util/secrets.hpp"
+#include "engine/util/text.hpp"
 
 namespace rb::lua {
 namespace {
@@ -17,13 +19,19 @@ void set_string(lua_State* L, const char* key, const std::string& value) {
   lua_setfield(L, -2, key);
 }
 
-std::string get_string(lua_State* L, int idx, const char* key) {
-  lua_getfield(L, idx, key);
+/// Field `key` of the table at idx as text, raw (never runs __index): strings and numbers only.
+std::string raw_text(lua_State* L, int idx, const char* key, std::size_t max = k_max_error_text) {
+  lua_pushstring(L, key);
+  lua_rawget(L, idx);
   std::string out;
-  if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+  if (lua_type(L, -1) == LUA_TSTRING) {
     size_t n = 0;
     const char* s = lua_tolstring(L, -1, &n);
-    out.assign(s, n);
+    out = bounded_text(std::string_view(s, n), max);
+  } else if (lua_type(L, -1) == LUA_TNUMBER) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.14g", lua_tonumber(L, -1));
+    out = buf;
   }
   lua_pop(L, 1);
   return out;
@@ -38,20 +46,27 @@ int l_error_tostring(lua_State* L) {
 
 void push_error_meta(lua_State* L) {
   if (luaL_newmetatable(L, k_error_meta)) {
-    lua_pushcfunction(L, l_error_tostring);
+    lua_pushcfunction(L, trampoline<l_error_tostring>);
     lua_setfield(L, -2, "__tostring");
+    // Locked: runbook code must not give the engine's errors an __index that loops or raises.
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
   }
 }
 
-/// Splits "file:12: message" into its parts when it has that shape.
+/// Splits "file:12: message" into its parts when it has that shape (a line of at most 9
+/// digits; "job:20240101123456: failed" is a message, not a position).
 void split_position(std::string& message, std::string& source, int& line) {
   std::size_t colon = 0;
   while ((colon = message.find(':', colon)) != std::string::npos) {
     std::size_t d = colon + 1;
     while (d < message.size() && std::isdigit(static_cast<unsigned char>(message[d]))) ++d;
-    if (d > colon + 1 && d + 1 < message.size() && message[d] == ':' && message[d + 1] == ' ') {
+    std::size_t digits = d - colon - 1;
+    if (digits > 0 && digits <= 9 && d + 1 < message.size() && message[d] == ':' && message[d + 1] == ' ') {
+      int n = 0;
+      for (std::size_t k = colon + 1; k < d; ++k) n = n * 10 + (message[k] - '0');
       source = message.substr(0, colon);
-      line = std::stoi(message.substr(colon + 1, d - colon - 1));
+      line = n;
       message = message.substr(d + 2);
       return;
     }
@@ -60,6 +75,14 @@ void split_position(std::string& message, std::string& source, int& line) {
 }
 
 }  // namespace
+
+run::step_error make_step_error(error_kind kind, const std::string& message, const std::string& klass) {
+  run::step_error e;
+  e.kind = kind;
+  e.klass = klass.empty() ? std::string(kind_name(kind)) : bounded_text(klass, 200);
+  e.message = bounded_text(message, k_max_error_text);
+  return e;
+}
 
 void push_error(lua_State* L, const run::step_error& err) {
   lua_createtable(L, 0, 8);
@@ -81,40 +104,48 @@ void push_error(lua_State* L, const run::step_error& err) {
 }
 
 run::step_error to_step_error(lua_State* L, int idx) {
-  run::step_error e;
   idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-  if (lua_type(L, idx) == LUA_TTABLE) {
-    std::string kind = get_string(L, idx, "kind");
+  int type = lua_type(L, idx);
+  if (type == LUA_TTABLE) {
+    std::string kind = raw_text(L, idx, "kind", 64);
+    std::string klass = raw_text(L, idx, "class", 200);
+    run::step_error e = make_step_error(error_kind::step_failed, raw_text(L, idx, "message"),
+                                        klass.empty() ? (kind.empty() ? "error" : kind) : klass);
     if (auto k = kind_from_name(kind)) e.kind = *k;
-    e.klass = get_string(L, idx, "class");
-    if (e.klass.empty()) e.klass = kind.empty() ? "error" : kind;
-    e.message = get_string(L, idx, "message");
     if (e.message.empty()) e.message = "(error table without a message)";
-    e.sqlstate = get_string(L, idx, "sqlstate");
-    e.detail = get_string(L, idx, "detail");
-    e.hint = get_string(L, idx, "hint");
-    e.statement = get_string(L, idx, "statement");
-    e.source = get_string(L, idx, "source");
-    std::string line = get_string(L, idx, "line");
+    e.sqlstate = raw_text(L, idx, "sqlstate", 16);
+    e.detail = raw_text(L, idx, "detail");
+    e.hint = raw_text(L, idx, "hint");
+    e.statement = raw_text(L, idx, "statement");
+    e.source = raw_text(L, idx, "source", 1024);
+    std::string line = raw_text(L, idx, "line", 16);
     if (!line.empty()) e.line = std::atoi(line.c_str());
-    e.traceback = get_string(L, idx, "traceback");
+    if (e.line < 0) e.line = 0;
+    e.traceback = raw_text(L, idx, "traceback", 4 * k_max_error_text);
     return e;
   }
-  if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) {
+  if (type == LUA_TSTRING || type == LUA_TNUMBER) {
     size_t n = 0;
     const char* s = lua_tolstring(L, idx, &n);
-    e.message.assign(s, n);
-    split_position(e.message, e.source, e.line);
-  } else {
-    e.message = std::string("(error object is a ") + luaL_typename(L, idx) + " value)";
+    std::string message = bounded_text(std::string_view(s, n), k_max_error_text);
+    std::string source;
+    int line = 0;
+    split_position(message, source, line);
+    run::step_error e = make_step_error(error_kind::step_failed, message, "error");
+    e.source = bounded_text(source, 1024);
+    e.line = line;
+    return e;
   }
-  e.klass = "error";
-  return e;
+  return make_step_error(error_kind::step_failed, std::string("(error object is a ") + lua_typename(L, type) + " value)",
+                         "error");
 }
 
 run::step_error from_exception(const std::exception& ex) {
   run::step_error e = run::step_error_from(ex);
-  e.message = secrets::redact(e.message);
+  e.message = bounded_text(secrets::redact(e.message), k_max_error_text);
+  e.detail = bounded_text(e.detail, k_max_error_text);
+  e.hint = bounded_text(e.hint, k_max_error_text);
+  e.statement = bounded_text(e.statement, k_max_error_text);
   return e;
 }
 
@@ -140,10 +171,7 @@ void raise(lua_State* L, const run::step_error& err) {
 }
 
 void raise_usage(lua_State* L, error_kind kind, const std::string& message) {
-  run::step_error e;
-  e.kind = kind;
-  e.klass = std::string(kind_name(kind));
-  e.message = message;
+  run::step_error e = make_step_error(kind, message);
   lua_Debug ar;
   for (int level = 1; lua_getstack(L, level, &ar); ++level) {
     lua_getinfo(L, "Sl", &ar);
@@ -157,17 +185,53 @@ void raise_usage(lua_State* L, error_kind kind, const std::string& message) {
 }
 
 int traceback_handler(lua_State* L) {
+  // Not through the trampoline: it runs where the error was raised, even at a "stack
+  // overflow", so it must not check the stack again. It catches std::exception itself.
   // stack: err
+  lua_settop(L, 1);
   if (lua_type(L, 1) != LUA_TTABLE) {
-    run::step_error e = to_step_error(L, 1);
-    push_error(L, e);
+    std::optional<run::step_error> e;
+    try {
+      e = to_step_error(L, 1);
+    } catch (const std::exception&) {
+      e.reset();
+    }
+    if (e) push_error(L, *e);
+    else lua_pushliteral(L, "(unable to convert the error: out of memory)");
     lua_replace(L, 1);
   }
-  lua_pushliteral(L, "traceback");
-  luaL_traceback(L, L, nullptr, 1);
-  lua_rawset(L, 1);  // raw: the table may be the runbook's own, with a locked metatable
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_pushliteral(L, "traceback");
+    luaL_traceback(L, L, nullptr, 1);
+    lua_rawset(L, 1);  // raw: the table may be the runbook's own, with a locked metatable
+  }
   lua_settop(L, 1);
   return 1;
 }
+
+int protected_call(lua_State* L, int nargs, int nresults) {
+  int base = lua_gettop(L) - nargs;  // the function
+  lua_pushcfunction(L, traceback_handler);
+  lua_insert(L, base);
+  int status = lua_pcall(L, nargs, nresults, base);
+  lua_remove(L, base);
+  return status;
+}
+
+namespace detail {
+
+std::set<lua_CFunction>& trampolines() {
+  static std::set<lua_CFunction> all;
+  return all;
+}
+
+bool note_trampoline(lua_CFunction f) {
+  trampolines().insert(f);
+  return true;
+}
+
+}  // namespace detail
+
+bool is_trampoline(lua_CFunction f) { return f == &traceback_handler || detail::trampolines().count(f) > 0; }
 
 }  // namespace rb::lua

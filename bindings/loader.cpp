@@ -2,6 +2,7 @@
 #include "bindings/loader.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 #include <vector>
 
@@ -20,6 +21,12 @@ namespace {
 using run::source_loc;
 
 int absolute(lua_State* L, int idx) { return idx < 0 ? lua_gettop(L) + idx + 1 : idx; }
+
+std::string number_text(double d) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", d);
+  return buf;
+}
 
 [[noreturn]] void fail(const source_loc& at, const std::string& what) {
   throw error(error_kind::bad_runbook, at.str() + ": " + what);
@@ -61,9 +68,10 @@ class spec_reader {
   const source_loc& at() const { return m_at; }
   const std::string& owner() const { return m_owner; }
 
-  /// Pushes field `key`; returns its Lua type.
+  /// Pushes field `key`; returns its Lua type. Raw: a spec's metatable never runs here.
   int get(const char* key) {
-    lua_getfield(m_L, m_idx, key);
+    lua_pushstring(m_L, key);
+    lua_rawget(m_L, m_idx);
     return lua_type(m_L, -1);
   }
 
@@ -90,8 +98,11 @@ class spec_reader {
     std::optional<run::milliseconds> out;
     if (t == LUA_TNUMBER) {
       double s = lua_tonumber(m_L, -1);
-      if (s < 0) fail(m_at, m_owner + ": '" + key + "' must not be negative");
-      out = run::milliseconds(static_cast<long long>(s * 1000));
+      run::milliseconds d{};
+      if (!duration_from_seconds(s, d))
+        fail(m_at, m_owner + ": '" + key + "' = " + number_text(s) +
+                       " is not a duration (a number of seconds from 0 to a year, or a string such as \"30s\")");
+      out = d;
     } else if (t == LUA_TSTRING) {
       run::milliseconds d{};
       std::string text = lua_tostring(m_L, -1);

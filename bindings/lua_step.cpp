@@ -10,7 +10,8 @@ namespace rb::lua {
 namespace {
 
 int take_ref(lua_State* L, int spec, const char* field) {
-  lua_getfield(L, spec, field);
+  lua_pushstring(L, field);
+  lua_rawget(L, spec);  // raw: the spec is the runbook's table, its metatable never runs here
   if (lua_type(L, -1) != LUA_TFUNCTION) {
     lua_pop(L, 1);
     return LUA_NOREF;

@@ -1,6 +1,8 @@
 // The Lua sandbox: allow-listed environments, text-only loading, memory and time limits.
 #include "bindings/sandbox.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -8,6 +10,7 @@
 #include <sstream>
 
 #include "bindings/error.hpp"
+#include "bindings/pattern.hpp"
 #include "engine/run/cancel.hpp"
 #include "engine/run/context.hpp"
 #include "engine/util/secrets.hpp"
@@ -22,6 +25,12 @@ constexpr const char* k_env_meta = "rb.env_meta";
 constexpr const char* k_loaded = "rb.loaded";
 constexpr std::size_t k_reserve = std::size_t{8} << 20;  ///< headroom to report a memory error
 constexpr int k_hook_every = 1000;                       ///< instructions between deadline checks
+/// C stack a call may use below its start. Lua-to-Lua calls use none (LuaJIT keeps them on
+/// its own stack); only calls through C functions do (gsub callbacks, sort comparators,
+/// string.format's __tostring, bindings calling back into Lua: ~10 KiB a level). 2 MiB of
+/// the 8 MiB main-thread stack allows ~200 levels and leaves room to report the overflow.
+constexpr std::uintptr_t k_c_stack_budget = std::uintptr_t{2} << 20;
+constexpr const char* k_builtins = "rb.builtins";
 
 /// Base functions runbook code may use; everything else of the base library is left out.
 constexpr const char* k_base_allowed[] = {
@@ -164,10 +173,7 @@ int l_require_impl(lua_State* L) {
   }
   if (!failure) {
     lua_pushstring(L, name.c_str());
-    lua_pushcfunction(L, traceback_handler);
-    lua_insert(L, -3);
-    if (lua_pcall(L, 1, 1, -3) != 0) failure = to_step_error(L, -1);
-    lua_remove(L, loaded_idx + 1);  // the handler
+    if (protected_call(L, 1, 1) != 0) failure = to_step_error(L, -1);
   }
   if (failure) {
     lua_settop(L, loaded_idx);
@@ -199,11 +205,77 @@ sandbox::sandbox(sandbox_options opts) : m_opts(std::move(opts)), m_limit(m_opts
     lua_call(m_L, 0, 0);
   }
   build_globals();
-  lua_sethook(m_L, &sandbox::hook, LUA_MASKCOUNT, k_hook_every);
+  arm_hook(k_hook_every);
+  m_watchdog = std::thread([this] { watch(); });
 }
 
 sandbox::~sandbox() {
+  {
+    std::lock_guard<std::mutex> lock(m_watch_mutex);
+    m_watch_stop = true;
+  }
+  m_watch_wake.notify_all();
+  if (m_watchdog.joinable()) m_watchdog.join();
   if (m_L) lua_close(m_L);
+}
+
+namespace {
+
+/// Ends the process from the watchdog thread: only async-signal-safe calls, since the main
+/// thread is somewhere in C code. Every journal record is one write, so the journal is intact
+/// and the run can be resumed or rolled back.
+[[noreturn]] void end_stuck_process(const char* why, int code) {
+  static const char head[] = "\nrunbook: the runbook code ";
+  static const char tail[] =
+      " but is stuck in a C function; ending the process (finish the run with 'runbook resume RUN' or "
+      "'runbook rollback RUN')\n";
+  ssize_t ignored = ::write(STDERR_FILENO, head, sizeof head - 1);
+  ignored = ::write(STDERR_FILENO, why, std::strlen(why));
+  ignored = ::write(STDERR_FILENO, tail, sizeof tail - 1);
+  (void)ignored;
+  ::_exit(code);
+}
+
+}  // namespace
+
+void sandbox::watch() {
+  using clock = std::chrono::steady_clock;
+  std::unique_lock<std::mutex> lock(m_watch_mutex);
+  bool cancelled = false;  // a cancel was seen during call number cancel_call, at cancel_seen
+  clock::time_point cancel_seen{};
+  unsigned cancel_call = 0;
+  const auto grace = m_opts.watchdog_grace;
+  while (!m_watch_stop) {
+    m_watch_wake.wait_for(lock, std::chrono::milliseconds(100));
+    if (m_watch_stop) break;
+    if (!m_in_call.load()) {
+      cancelled = false;
+      continue;
+    }
+    auto now = clock::now();
+    unsigned call = m_call_seq.load();
+    if (run::cancel::requested()) {
+      if (!cancelled || cancel_call != call) {
+        cancelled = true;
+        cancel_seen = now;
+        cancel_call = call;
+      } else if (now - cancel_seen > grace) {
+        end_stuck_process("was interrupted by the operator", exit_codes::cancelled);
+      }
+    } else {
+      cancelled = false;
+    }
+    long long deadline = m_watch_deadline.load();
+    if (deadline != 0 && m_call_seq.load() == call && m_in_call.load() &&
+        now > clock::time_point(clock::duration(deadline)) + grace)
+      end_stuck_process("exceeded its time limit", exit_codes::failed);
+  }
+}
+
+sandbox* sandbox::of(lua_State* L) {
+  void* ud = nullptr;
+  if (lua_getallocf(L, &ud) != &sandbox::alloc) return nullptr;
+  return static_cast<sandbox*>(ud);
 }
 
 sandbox& sandbox::from(lua_State* L) {
@@ -234,26 +306,46 @@ void* sandbox::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) 
   return p;
 }
 
-void sandbox::hook(lua_State* L, lua_Debug*) {
-  sandbox& sb = from(L);
-  if (run::cancel::requested()) {
-    lua_sethook(L, &sandbox::hook, LUA_MASKCOUNT, 1);
-    run::step_error e;
-    e.kind = error_kind::cancelled;
-    e.klass = "cancelled";
-    e.message = sb.m_deadline_what + " was interrupted by the operator";
-    raise(L, e);
+void sandbox::arm_hook(int count) {
+  // Calls too: each Lua function entered checks the C stack (check_stack), so recursion that
+  // goes through C functions ends as an error before it overflows the real stack.
+  lua_sethook(m_L, &sandbox::hook, LUA_MASKCOUNT | LUA_MASKCALL, count);
+}
+
+void sandbox::hook(lua_State* L, lua_Debug* ar) {
+  if (ar->event == LUA_HOOKCALL) {
+    check_stack(L);
+    return;
   }
-  if (!sb.m_deadline || std::chrono::steady_clock::now() < *sb.m_deadline) return;
+  check_interrupt(L);
+}
+
+void sandbox::check_interrupt(lua_State* L) {
+  sandbox* sb = of(L);
+  if (!sb) return;
+  if (run::cancel::requested()) {
+    sb->arm_hook(1);
+    raise(L, make_step_error(error_kind::cancelled, sb->m_deadline_what + " was interrupted by the operator", "cancelled"));
+  }
+  if (!sb->m_deadline || std::chrono::steady_clock::now() < *sb->m_deadline) return;
   // From now on check at every instruction: whatever code a pcall returns to raises again at
   // once, so pcall cannot swallow the limit (call() restores the normal interval).
-  lua_sethook(L, &sandbox::hook, LUA_MASKCOUNT, 1);
-  run::step_error e;
-  e.kind = error_kind::timeout;
-  e.klass = "timeout";
-  e.message = sb.m_deadline_what + " exceeded its time limit and was stopped";
-  raise(L, e);
+  sb->arm_hook(1);
+  raise(L, make_step_error(error_kind::timeout, sb->m_deadline_what + " exceeded its time limit and was stopped", "timeout"));
 }
+
+void sandbox::check_stack(lua_State* L) {
+  sandbox* sb = of(L);
+  if (!sb || !sb->m_stack_base) return;
+  auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (here > sb->m_stack_base || sb->m_stack_base - here <= k_c_stack_budget) return;
+  raise(L, make_step_error(error_kind::step_failed,
+                           "stack overflow (too many nested calls through C functions: a recursive gsub "
+                           "callback, sort comparator, __tostring or binding?)",
+                           "stack_overflow"));
+}
+
+void check_c_stack(lua_State* L) { sandbox::check_stack(L); }
 
 void sandbox::build_globals() {
   lua_State* L = m_L;
@@ -268,6 +360,9 @@ void sandbox::build_globals() {
   lua_getglobal(L, "string");
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
+  // Pattern matching that the time limit and the operator can stop (LuaJIT's runs in C,
+  // where the count hook never fires: a catastrophic pattern would run for hours).
+  open_bounded_patterns(L);
   lua_pop(L, 1);
 
   lua_newtable(L);  // globals template
@@ -295,12 +390,40 @@ void sandbox::build_globals() {
   lua_setfield(L, -2, "loadstring");
   lua_pushcfunction(L, trampoline<l_require_impl>);
   lua_setfield(L, -2, "require");
+  // Every C function of LuaJIT's own libraries a runbook can reach, before the runbook
+  // modules are added: these are C, never throw C++ exceptions, and recursion through them
+  // is bounded by the call hook. Every other C function must be a trampoline (a test checks).
+  lua_newtable(L);
+  int builtins = lua_gettop(L);
+  // Marks the C function on top (and the C functions it holds, such as ipairs' iterator) as
+  // a builtin; pops it.
+  auto mark = [&](auto& self) -> void {
+    if (lua_iscfunction(L, -1)) {
+      for (int i = 1; lua_getupvalue(L, -1, i); ++i) self(self);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, builtins);
+    } else {
+      lua_pop(L, 1);
+    }
+  };
+  lua_pushnil(L);
+  while (lua_next(L, builtins - 1) != 0) {
+    // stack: globals, builtins, key, value
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0) mark(mark);
+      lua_pop(L, 1);
+    } else {
+      mark(mark);
+    }
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, k_builtins);
   lua_setfield(L, LUA_REGISTRYINDEX, k_globals);
 
   lua_newtable(L);
-  lua_pushcfunction(L, l_env_index);
+  lua_pushcfunction(L, trampoline<l_env_index>);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_env_newindex);
+  lua_pushcfunction(L, trampoline<l_env_newindex>);
   lua_setfield(L, -2, "__newindex");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
@@ -380,22 +503,30 @@ std::optional<run::step_error> sandbox::call(int nargs, int nresults,
                                              const std::string& what) {
   lua_State* L = m_L;
   int base = lua_gettop(L) - nargs;  // the function
-  lua_pushcfunction(L, traceback_handler);
-  lua_insert(L, base);
+  auto saved_deadline = m_deadline;
+  std::string saved_what = m_deadline_what;
+  bool outermost = m_stack_base == 0;
+  if (outermost) {
+    m_stack_base = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    m_watch_deadline = deadline ? deadline->time_since_epoch().count() : 0;
+    ++m_call_seq;
+    m_in_call = true;
+  }
   m_deadline = deadline;
   m_deadline_what = what;
-  int status = lua_pcall(L, nargs, nresults, base);
-  m_deadline.reset();
-  lua_sethook(L, &sandbox::hook, LUA_MASKCOUNT, k_hook_every);
-  lua_remove(L, base);
+  int status = protected_call(L, nargs, nresults);
+  if (outermost) {
+    m_in_call = false;
+    m_stack_base = 0;
+  }
+  m_deadline = saved_deadline;
+  m_deadline_what = saved_what;
+  arm_hook(k_hook_every);
   if (status == 0 && !m_over_limit) return std::nullopt;
   std::optional<run::step_error> err;
   if (status == LUA_ERRMEM || m_over_limit) {
-    run::step_error e;
-    e.kind = error_kind::memory;
-    e.klass = "memory";
-    e.message = what + " exceeded the Lua memory limit of " + std::to_string(m_limit >> 20) + " MiB";
-    err = e;
+    err = make_step_error(error_kind::memory,
+                          what + " exceeded the Lua memory limit of " + std::to_string(m_limit >> 20) + " MiB", "memory");
   } else {
     err = to_step_error(L, -1);
   }

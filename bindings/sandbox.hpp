@@ -2,7 +2,12 @@
 // limit, a time limit that pcall cannot swallow, and a `require` confined to known directories.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -21,6 +26,11 @@ namespace rb::lua {
 struct sandbox_options {
   std::size_t memory_limit = std::size_t{256} << 20;     ///< bytes the Lua heap may use
   std::vector<std::filesystem::path> module_path;        ///< where `require` looks, in order
+  /// How long a call may go on past its deadline, or past the operator's cancel, before the
+  /// watchdog ends the process. Every loop the engine knows is stopped well before (the count
+  /// hook, bounded pattern matching, statement and shell limits); this is the backstop for
+  /// code stuck in some C function, and leaves the journal resumable.
+  std::chrono::milliseconds watchdog_grace{4000};
 };
 
 /// `message` with Lua's shortened "...tail:12:" chunk name replaced by the full `file` path.
@@ -60,6 +70,13 @@ class sandbox {
                                       std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
                                       const std::string& what = "the runbook code");
 
+  /// Raises the timeout or cancel error when the running call's deadline has passed or the
+  /// operator asked to stop. For C code that loops (pattern matching): the count hook only
+  /// fires between Lua instructions.
+  static void check_interrupt(lua_State* L);
+  /// Raises "stack overflow" when too much C stack is used below the outermost call.
+  static void check_stack(lua_State* L);
+
   /// The run whose code is executing (for print, ctx.log, audit.note); null outside runs.
   run::run_context* current_run() const { return m_run; }
   void set_current_run(run::run_context* ctx) { m_run = ctx; }
@@ -71,6 +88,9 @@ class sandbox {
  private:
   static void* alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
   static void hook(lua_State* L, lua_Debug* ar);
+  /// The sandbox of a state, cheaply (its allocator's data); null for other states.
+  static sandbox* of(lua_State* L);
+  void arm_hook(int count);
   void build_globals();
   void load_chunk(int status, const std::string& name, const char* message = nullptr);
 
@@ -82,6 +102,17 @@ class sandbox {
   std::optional<std::chrono::steady_clock::time_point> m_deadline;
   std::string m_deadline_what;
   run::run_context* m_run = nullptr;
+  std::uintptr_t m_stack_base = 0;  ///< C stack address at the outermost call(); 0 outside
+
+  // The watchdog: a thread that ends the process when the outermost call() overruns.
+  void watch();
+  std::atomic<bool> m_in_call{false};
+  std::atomic<unsigned> m_call_seq{0};
+  std::atomic<long long> m_watch_deadline{0};  ///< steady_clock ticks of the call's deadline; 0: none
+  std::mutex m_watch_mutex;
+  std::condition_variable m_watch_wake;
+  bool m_watch_stop = false;
+  std::thread m_watchdog;
 };
 
 }  // namespace rb::lua

@@ -28,7 +28,10 @@ void read_options(lua_State* L, int idx, shell::process_options& o, bool& check)
       raise_usage(L, error_kind::usage, std::string("shell: timeout '") + lua_tostring(L, -1) + "' is not a duration");
     o.timeout = d;
   } else if (lua_type(L, -1) == LUA_TNUMBER) {
-    o.timeout = std::chrono::milliseconds(static_cast<long long>(lua_tonumber(L, -1) * 1000));
+    std::chrono::milliseconds d{};
+    if (!duration_from_seconds(lua_tonumber(L, -1), d))
+      raise_usage(L, error_kind::usage, "shell: timeout must be a number of seconds from 0 to a year");
+    o.timeout = d;
   }
   lua_pop(L, 1);
   lua_getfield(L, idx, "cwd");
@@ -61,28 +64,20 @@ int run_process(lua_State* L, shell::process_options o, bool check, bool via_she
   if (!ctx) raise_usage(L, error_kind::usage, "shell can only be used while a step runs");
   shell::process_result r = run::run_command(*ctx, o, via_shell);  // bounded, cancellable, audited
   if (r.cancelled) {
-    run::step_error e;
-    e.kind = error_kind::cancelled;
-    e.klass = "cancelled";
-    e.message = "command '" + secrets::redact(shown) + "' was killed: interrupted by the operator";
-    raise(L, e);
+    raise(L, make_step_error(error_kind::cancelled,
+                             "command '" + secrets::redact(shown) + "' was killed: interrupted by the operator", "cancelled"));
   }
   if (r.timed_out) {
-    run::step_error e;
-    e.kind = error_kind::timeout;
-    e.klass = "timeout";
-    e.message = "command '" + secrets::redact(shown) + "' was killed after " + format_duration(o.timeout);
-    raise(L, e);
+    raise(L, make_step_error(error_kind::timeout,
+                             "command '" + secrets::redact(shown) + "' was killed after " + format_duration(o.timeout), "timeout"));
   }
   if (check && !r.ok()) {
-    run::step_error e;
-    e.kind = error_kind::shell;
-    e.klass = "shell";
-    e.message = "command '" + secrets::redact(shown) + "' " +
-                (r.term_signal ? "was killed by signal " + std::to_string(r.term_signal)
-                               : "exited with code " + std::to_string(r.exit_code)) +
-                (r.err.empty() ? "" : ": " + secrets::redact_tail(r.err, 500, r.err_total > r.err.size()));
-    raise(L, e);
+    raise(L, make_step_error(error_kind::shell,
+                             "command '" + secrets::redact(shown) + "' " +
+                                 (r.term_signal ? "was killed by signal " + std::to_string(r.term_signal)
+                                                : "exited with code " + std::to_string(r.exit_code)) +
+                                 (r.err.empty() ? "" : ": " + secrets::redact_tail(r.err, 500, r.err_total > r.err.size())),
+                             "shell"));
   }
   lua_pushnumber(L, r.exit_code);
   lua_pushlstring(L, r.out.data(), r.out.size());

@@ -30,6 +30,7 @@
 #include "engine/run/state.hpp"
 #include "engine/run/target.hpp"
 #include "engine/util/duration.hpp"
+#include "engine/util/json_text.hpp"
 #include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
 
@@ -152,7 +153,7 @@ run::runbook_def load_named(lua::sandbox& sb, const std::vector<fs::path>& dirs,
 /// JSON escaping, which could otherwise hide one from the redacting stdout).
 void print_json(json value, int indent = -1) {
   secrets::redact(value);
-  std::cout << value.dump(indent, ' ', false, json::error_handler_t::replace) << "\n";
+  std::cout << json_text(value, indent) << "\n";
 }
 
 std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s + "  " : s + std::string(w - s.size(), ' '); }
@@ -767,7 +768,7 @@ int cmd_rehearse(std::vector<std::string> args) {
                                 {"has_rollback", has_rollback}, {"schema_only", schema_only},
                                 {"schemas", result["schemas"]},
                                 {"restored", forward_only ? json(nullptr) : json(diff.empty())}});
-  if (as_json) std::cout << result.dump() << "\n";
+  if (as_json) print_json(result);
   return ok ? exit_codes::ok : exit_codes::failed;
 }
 
@@ -829,7 +830,7 @@ int cmd_log(std::vector<std::string> args) {
     if (rec.contains("step")) where += "/" + rec.value("step", "");
     if (!where.empty()) std::cout << pad(where, 28);
     if (ev == "run.start")
-      std::cout << rec.value("runbook", "") << " by " << rec.value("operator", "") << " params " << rec["params"].dump()
+      std::cout << rec.value("runbook", "") << " by " << rec.value("operator", "") << " params " << json_text(rec["params"])
                 << (rec.value("reason", "").empty() ? "" : " reason: " + rec.value("reason", ""));
     if (ev == "sql") {
       std::string text;

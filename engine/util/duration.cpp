@@ -2,6 +2,7 @@
 #include "engine/util/duration.hpp"
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 
 #include "engine/error.hpp"
@@ -39,8 +40,15 @@ bool try_parse_duration(std::string_view text, std::chrono::milliseconds& out) {
     total_ms += value * factor;
     any = true;
   }
-  if (!any || total_ms < 0 || total_ms > 1e15) return false;
+  if (!any || !std::isfinite(total_ms) || total_ms < 0 || total_ms > static_cast<double>(k_max_duration.count()))
+    return false;
   out = std::chrono::milliseconds(static_cast<long long>(total_ms + 0.5));
+  return true;
+}
+
+bool duration_from_seconds(double seconds, std::chrono::milliseconds& out) {
+  if (!std::isfinite(seconds) || seconds < 0 || seconds * 1000 > static_cast<double>(k_max_duration.count())) return false;
+  out = std::chrono::milliseconds(static_cast<long long>(seconds * 1000 + 0.5));
   return true;
 }
 

@@ -19,5 +19,10 @@ std::string_view trim(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 /// True when `text` matches a glob with '*' (any run) and '?' (one character).
 bool glob_match(std::string_view pattern, std::string_view text);
+/// `text` as valid UTF-8: each byte that does not start a well-formed sequence becomes U+FFFD.
+std::string valid_utf8(std::string_view text);
+/// valid_utf8(text) cut to at most `max_bytes` (on a character boundary), with a note of how
+/// much was left out: for messages built from values runbooks choose.
+std::string bounded_text(std::string_view text, std::size_t max_bytes);
 
 }  // namespace rb

@@ -1,5 +1,7 @@
 // Durations as runbooks write them: parsing "250ms", "30s", "5m", "1h30m", "2d", and formatting.
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -86,6 +88,20 @@ TEST(Duration, ReadsBackWhatItFormats) {
   for (auto d : {std::chrono::milliseconds(250ms), std::chrono::milliseconds(1500ms), std::chrono::milliseconds(5min),
                  std::chrono::milliseconds(90s), std::chrono::milliseconds(90min), std::chrono::milliseconds(3h)})
     EXPECT_EQ(parsed(rb::format_duration(d)), d) << rb::format_duration(d);
+}
+
+TEST(Duration, NumbersOfSecondsMustBeFiniteNonNegativeAndAtMostAYear) {
+  std::chrono::milliseconds out{};
+  EXPECT_TRUE(rb::duration_from_seconds(1.5, out));
+  EXPECT_EQ(out, 1500ms);
+  EXPECT_TRUE(rb::duration_from_seconds(0, out));
+  EXPECT_EQ(out, 0ms);
+  EXPECT_FALSE(rb::duration_from_seconds(std::nan(""), out));
+  EXPECT_FALSE(rb::duration_from_seconds(std::numeric_limits<double>::infinity(), out));
+  EXPECT_FALSE(rb::duration_from_seconds(-1, out));
+  EXPECT_FALSE(rb::duration_from_seconds(1e300, out));
+  EXPECT_FALSE(parses("400d"));
+  EXPECT_TRUE(parses("365d"));
 }
 
 }  // namespace
