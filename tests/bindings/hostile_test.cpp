@@ -25,6 +25,7 @@
 #include "bindings/sandbox.hpp"
 #include "engine/run/cancel.hpp"
 #include "engine/util/text.hpp"
+#include "tests/support/child.hpp"
 #include "tests/support/pg_fixture.hpp"
 #include "tests/support/runbook_test.hpp"
 
@@ -36,63 +37,8 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 using steady = std::chrono::steady_clock;
 
-/// What a forked child reported, and whether it finished in time.
-struct child_report {
-  bool finished = false;  ///< false: still running at the limit (killed), or it crashed
-  int signal = 0;         ///< the signal that ended it, if one did (SIGSEGV ...)
-  int exit_code = -1;     ///< when it exited normally
-  std::vector<std::string> lines;
-  std::chrono::milliseconds elapsed{};
-};
-
-/// Runs `body` in a forked child for at most `limit`; its lines come back through a pipe.
-child_report in_child(const std::function<std::vector<std::string>()>& body, std::chrono::milliseconds limit) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  std::fflush(nullptr);
-  auto start = steady::now();
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string text;
-    try {
-      text = rb::join(body(), "\n");
-    } catch (const std::exception& e) {
-      text = std::string("exception: ") + e.what();
-    }
-    for (std::size_t done = 0; done < text.size();) {
-      ssize_t n = ::write(fds[1], text.data() + done, text.size() - done);
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  child_report report;
-  std::string text;
-  bool eof = false;
-  while (!eof) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(start + limit - steady::now());
-    if (left <= 0ms) break;
-    pollfd p{fds[0], POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n <= 0) eof = true;
-    else text.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  if (!eof) ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  report.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
-  report.finished = eof && WIFEXITED(status);
-  if (WIFSIGNALED(status) && eof) report.signal = WTERMSIG(status);
-  if (WIFEXITED(status)) report.exit_code = WEXITSTATUS(status);
-  if (!text.empty()) report.lines = rb::split(text, '\n');
-  return report;
-}
+using rb::testing::child_report;
+using rb::testing::in_child;
 
 std::string one_line(std::string s) {
   for (char& c : s)

@@ -25,6 +25,7 @@
 #include "bindings/open_all.hpp"
 #include "bindings/sandbox.hpp"
 #include "engine/util/text.hpp"
+#include "tests/support/child.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -61,63 +62,8 @@ outcome run(rb::lua::sandbox& sb, std::string_view code, const std::vector<std::
   return out;
 }
 
-/// What a child process did: its report, or that it was still running at the time limit.
-struct child_report {
-  bool finished = false;  ///< false: still running at the limit, so it was killed
-  int exit_code = -1;     ///< when it exited normally
-  std::vector<std::string> lines;
-  std::chrono::milliseconds elapsed{};
-};
-
-/// Runs `body` in a forked child and waits at most `limit`. A sandbox that fails to stop a loop,
-/// lets code exit the process, or lets it take all memory then fails one test instead of
-/// hanging, ending or starving the whole run. `body` returns lines for the report.
-child_report in_child(const std::function<std::vector<std::string>()>& body, std::chrono::milliseconds limit) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  std::fflush(nullptr);
-  auto start = steady::now();
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string text;
-    try {
-      text = rb::join(body(), "\n");
-    } catch (const std::exception& e) {
-      text = std::string("exception: ") + e.what();
-    }
-    for (std::size_t done = 0; done < text.size();) {
-      ssize_t n = ::write(fds[1], text.data() + done, text.size() - done);
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  child_report report;
-  std::string text;
-  bool eof = false;
-  while (!eof) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(start + limit - steady::now());
-    if (left <= 0ms) break;
-    pollfd p{fds[0], POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n <= 0) eof = true;
-    else text.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  if (!eof) ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  report.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
-  report.finished = eof;
-  if (WIFEXITED(status)) report.exit_code = WEXITSTATUS(status);
-  if (!text.empty()) report.lines = rb::split(text, '\n');
-  return report;
-}
+using rb::testing::child_report;
+using rb::testing::in_child;
 
 /// Lines describing an outcome for a child's report: the error kind and message, or "ok".
 std::vector<std::string> describe(const outcome& o) {

@@ -23,21 +23,7 @@ std::string scalar(const std::string& dsn, const std::string& sql) {
   return r.rows.at(0).at(0).text;
 }
 
-/// Waits for the child and returns its exit code (-1 if it did not exit normally).
-int wait_exit(pid_t pid, std::chrono::seconds limit, std::chrono::milliseconds* took = nullptr) {
-  auto t0 = std::chrono::steady_clock::now();
-  int st = 0;
-  while (::waitpid(pid, &st, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() - t0 > limit) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &st, 0);
-      return -2;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (took) *took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+using rb::testing::wait_exit;
 
 class Cancel : public ::testing::Test {
  protected:

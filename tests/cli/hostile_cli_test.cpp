@@ -16,22 +16,7 @@ using nlohmann::json;
 using rb::testing::cli_sandbox;
 using rb::testing::temp_dir;
 
-/// Waits for the child and returns its exit code (-1: killed by a signal; -2: still running at
-/// the limit, then killed).
-int wait_exit(pid_t pid, std::chrono::seconds limit, std::chrono::milliseconds* took = nullptr) {
-  auto t0 = std::chrono::steady_clock::now();
-  int st = 0;
-  while (::waitpid(pid, &st, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() - t0 > limit) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &st, 0);
-      return -2;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (took) *took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+using rb::testing::wait_exit;
 
 class HostileCli : public ::testing::Test {
  protected:

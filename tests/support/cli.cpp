@@ -2,6 +2,8 @@
 #include "tests/support/cli.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -75,6 +77,21 @@ std::vector<nlohmann::json> cli_sandbox::events(const std::string& event, const 
   for (auto& r : records())
     if (r.value("event", "") == event && (step.empty() || r.value("step", "") == step)) out.push_back(r);
   return out;
+}
+
+int wait_exit(pid_t pid, std::chrono::seconds limit, std::chrono::milliseconds* took) {
+  auto t0 = std::chrono::steady_clock::now();
+  int st = 0;
+  while (::waitpid(pid, &st, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() - t0 > limit) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &st, 0);
+      return -2;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (took) *took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 }  // namespace rb::testing

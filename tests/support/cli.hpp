@@ -39,4 +39,8 @@ class cli_sandbox {
   std::filesystem::path m_dir;
 };
 
+/// Waits for a child process and returns its exit code: -1 when a signal ended it, -2 when it
+/// was still running at `limit` (then it is killed). `took` receives how long it ran.
+int wait_exit(pid_t pid, std::chrono::seconds limit, std::chrono::milliseconds* took = nullptr);
+
 }  // namespace rb::testing
