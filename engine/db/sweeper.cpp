@@ -101,9 +101,9 @@ sandbox_info inspect(const fs::path& dir, bool with_size) {
     std::error_code ec;
     auto mtime = fs::last_write_time(dir, ec);
     bool young = !ec && fs::file_time_type::clock::now() - mtime < k_creating_grace;
-    info.status = young ? sandbox_info::state::live
-                  : info.server_pid ? sandbox_info::state::unknown
-                                    : sandbox_info::state::stale;  // files only, nothing running
+    // Without an owner file (made by an older runbook) nothing says whether its owner lives, and
+    // a stopped server may be restarted by it: list it, never sweep it.
+    info.status = young ? sandbox_info::state::live : sandbox_info::state::unknown;
     return info;
   }
   info.owner_pid = owner.value("pid", 0);

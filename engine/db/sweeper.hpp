@@ -30,7 +30,7 @@ struct sandbox_info {
     live,     ///< its owner is running (or it is being created: no owner file yet, under a minute old)
     stale,    ///< its owner is gone: sweep it
     kept,     ///< kept on purpose (--keep-sandbox): never swept
-    unknown,  ///< no owner file and a server running (made by an older runbook): left alone
+    unknown,  ///< no owner file (made by an older runbook), or an unreadable one: left alone
     foreign,  ///< owned on another host: left alone
   };
   std::filesystem::path dir;

@@ -141,4 +141,39 @@ TEST_F(SandboxSweep, TheNextSandboxRunSweepsAStaleClusterByItself) {
   EXPECT_TRUE(clusters().empty()) << "the second run removes its own cluster too";
 }
 
+TEST(SandboxOwner, AReusedPidIsNotTakenForALiveOwner) {
+  temp_dir tmp{"rb-owner"};
+  fs::path mine = tmp.path() / "runbook-pg-mine", reused = tmp.path() / "runbook-pg-reused";
+  fs::create_directories(mine);
+  fs::create_directories(reused);
+  rb::db::write_owner_file(mine, false);
+  auto owner = nlohmann::json::parse(rb::testing::read_file(mine / "owner.json"));
+  EXPECT_EQ(owner["pid"], ::getpid());
+  owner["start_time"] = owner["start_time"].get<unsigned long long>() + 1;  // same pid, another process
+  std::ofstream(reused / "owner.json") << owner.dump();
+  auto found = rb::db::list_sandboxes(tmp.path());
+  ASSERT_EQ(found.size(), 2u);
+  for (const auto& s : found)
+    EXPECT_EQ(rb::db::to_string(s.status), s.dir == mine ? "live" : "stale") << s.dir;
+  auto swept = rb::db::sweep_stale_sandboxes(tmp.path());
+  EXPECT_EQ(swept.removed, std::vector<fs::path>{reused});
+  EXPECT_TRUE(fs::exists(mine));
+}
+
+TEST(SandboxOwner, KeptAndOwnerlessClustersAreNeverSwept) {
+  temp_dir tmp{"rb-owner"};
+  fs::path kept = tmp.path() / "runbook-pg-kept", ownerless = tmp.path() / "runbook-pg-old";
+  fs::create_directories(kept / "data");
+  fs::create_directories(ownerless / "data");
+  auto owner = nlohmann::json{{"pid", 1}, {"start_time", 1}, {"keep", true}};  // owner gone, but kept
+  std::ofstream(kept / "owner.json") << owner.dump();
+  fs::last_write_time(ownerless, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  auto swept = rb::db::sweep_stale_sandboxes(tmp.path());
+  EXPECT_TRUE(swept.removed.empty());
+  EXPECT_TRUE(fs::exists(kept));
+  EXPECT_TRUE(fs::exists(ownerless));
+  for (const auto& s : rb::db::list_sandboxes(tmp.path()))
+    EXPECT_EQ(rb::db::to_string(s.status), s.dir == kept ? "kept" : "unknown");
+}
+
 }  // namespace
