@@ -1,5 +1,6 @@
 // The runbook command line: list, show, check, run, resume, history, log, audit verify.
 #include "bindings/cli/commands.hpp"
+#include "bindings/cli/sandbox_commands.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -56,6 +57,8 @@ Commands:
   log RUN                  show every audit record of one run
   audit verify [FILE]      check the audit log's hash chain; names the first broken record
   audit head [FILE]        print the last record's SEQ:HASH, to keep outside (audit verify --head)
+  sandbox list|clean       show the throwaway PostgreSQL clusters; clean stops and removes
+                           those whose runbook process is gone (crash, kill -9)
 
 Runbooks are found in ./runbooks and in the directories of RUNBOOK_PATH (colon-separated);
 runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
@@ -936,8 +939,9 @@ int dispatch(int argc, char** argv) {
     if (cmd == "history") return cmd_history(std::move(args));
     if (cmd == "log") return cmd_log(std::move(args));
     if (cmd == "audit") return cmd_audit(std::move(args));
+    if (cmd == "sandbox") return cmd_sandbox(std::move(args));
     throw error(error_kind::usage, "unknown command '" + cmd + "'" +
-                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "rehearse", "history", "log", "audit"}) +
+                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "rehearse", "history", "log", "audit", "sandbox"}) +
                                        "; see 'runbook --help'");
   } catch (const error& e) {
     std::cerr << "runbook: " << secrets::redact(e.what()) << "\n";

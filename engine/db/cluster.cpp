@@ -16,6 +16,7 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/db/sweeper.hpp"
 #include "engine/error.hpp"
 
 namespace rb::db {
@@ -181,6 +182,16 @@ cluster::cluster(cluster_options options) {
   undo.armed = false;
 }
 
+void cluster::keep() noexcept {
+  m_keep = true;
+  if (!m_owner_file) return;
+  try {
+    write_owner_file(m_base_dir, true);  // a kept cluster is never swept
+  } catch (const std::exception& e) {
+    spdlog::warn("{}", e.what());
+  }
+}
+
 cluster::~cluster() {
   if (::getpid() != m_owner_pid) return;  // a forked child (death test, fork without exec)
   if (m_keep) {
@@ -205,13 +216,18 @@ void cluster::init(const cluster_options& options) {
 
   std::error_code ec;
   if (options.base_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/runbook-pg-XXXXXX";
+    // Clusters whose owner died (SIGKILL, a crash) are stopped and removed before we add one.
+    fs::path tmp = sandbox_tmp_dir();
+    sweep_stale_sandboxes(tmp);
+    std::string templ = (tmp / (std::string(k_sandbox_prefix) + "XXXXXX")).string();
     if (::mkdtemp(templ.data()) == nullptr)
       throw error(error_kind::io, "unable to create a directory for the sandbox PostgreSQL cluster from '" +
                                       templ + "': " + errno_text(errno));
     m_base_dir = templ;
     m_owns_base = true;
+    m_created = true;  // teardown() removes the directory if the owner file cannot be written
+    write_owner_file(m_base_dir, m_keep);
+    m_owner_file = true;
   } else {
     m_base_dir = fs::absolute(options.base_dir);
     if (!fs::exists(m_base_dir, ec)) {

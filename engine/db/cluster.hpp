@@ -19,7 +19,8 @@ namespace rb::db {
 /// How to create a throwaway cluster. The defaults suit tests.
 struct cluster_options {
   /// Where the cluster lives (data/, socket/, server.log inside it). Empty: a fresh
-  /// mkdtemp("$TMPDIR/runbook-pg-XXXXXX"), or /tmp when TMPDIR is unset.
+  /// mkdtemp("$TMPDIR/runbook-pg-XXXXXX"), or /tmp when TMPDIR is unset, holding owner.json
+  /// (see db/sweeper); stale ones left there by dead processes are swept first.
   std::filesystem::path base_dir{};
   /// Created after the server starts; its DSN is dsn(). "postgres" or empty creates nothing.
   std::string database = "runbook";
@@ -90,8 +91,9 @@ class cluster {
   void start();
   /// stop() then start(): existing connections are lost, data stays.
   void restart();
-  /// Do not stop or remove anything at destruction (for --keep-sandbox).
-  void keep() noexcept { m_keep = true; }
+  /// Do not stop or remove anything at destruction (for --keep-sandbox); nor will a later
+  /// sweep of stale sandboxes (the owner file says so).
+  void keep() noexcept;
   /// A ready-to-paste psql command line for the default database.
   std::string connect_hint() const;
 
@@ -114,6 +116,7 @@ class cluster {
   bool m_created = false;    // initdb ran: there is something to remove
   bool m_running = false;
   bool m_keep = false;
+  bool m_owner_file = false;  // base_dir/owner.json names this process (see db/sweeper)
   pid_t m_owner_pid = 0;
   std::optional<std::string> m_server_user;  // "postgres" when we are root
 };
