@@ -1,5 +1,7 @@
-// The runbook command line: list, show, check, run, resume, history, log, audit verify.
+// The runbook command line: list, show, check, run, resume, rollback, rehearse, history, log,
+// audit verify|head, and the dispatch to sandbox list|clean.
 #include "bindings/cli/commands.hpp"
+
 #include "bindings/cli/sandbox_commands.hpp"
 
 #include <signal.h>
