@@ -562,18 +562,6 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
 
 // ---- rehearse --------------------------------------------------------------------------
 
-/// `dsn` without its password (which goes to pg_dump through PGPASSWORD, not argv).
-std::string without_password(const std::string& dsn) {
-  std::string r = db::redact_dsn(dsn);
-  for (const std::string pat : {" password=***", "password=***", "&password=***", "?password=***"}) {
-    std::size_t at;
-    while ((at = r.find(pat)) != std::string::npos) r.erase(at, pat.size());
-  }
-  std::size_t at = r.find(":***@");
-  if (at != std::string::npos) r.replace(at, 5, "@");
-  return r;
-}
-
 /// The steps of `book` with no rollback handler, as "phase/step".
 std::vector<std::string> steps_without_rollback(const run::runbook_def& book) {
   std::vector<std::string> out;
@@ -670,7 +658,7 @@ int cmd_rehearse(std::vector<std::string> args) {
     // roles the sandbox has already (postgres).
     fs::path roles = copy.base_dir() / "roles.sql";
     auto roles_opts = source_tool({db::pg_bin("pg_dumpall").string(), "--roles-only", "--no-role-passwords", "-f",
-                                   roles.string(), "-d", without_password(source->dsn)});
+                                   roles.string(), "-d", db::dsn_without_password(source->dsn)});
     auto rr = audited(roles_opts);
     bool with_roles = rr.ok();
     if (with_roles) {
@@ -691,7 +679,7 @@ int cmd_rehearse(std::vector<std::string> args) {
     auto dump_opts = source_tool({db::pg_bin("pg_dump").string(), "-Fc"});
     dump_opts.argv.insert(dump_opts.argv.end(), keep_access.begin(), keep_access.end());
     if (schema_only) dump_opts.argv.push_back("--schema-only");
-    dump_opts.argv.insert(dump_opts.argv.end(), {"-f", dump.string(), "-d", without_password(source->dsn)});
+    dump_opts.argv.insert(dump_opts.argv.end(), {"-f", dump.string(), "-d", db::dsn_without_password(source->dsn)});
     auto d = audited(dump_opts);
     if (!d.ok()) throw error(error_kind::shell, "unable to clone " + source->name + ": pg_dump: " + secrets::redact(d.err));
     shell::process_options restore;

@@ -2,6 +2,7 @@
 // cursor, notices, cancel, timeouts, reconnect, and a record of every statement for the audit.
 #include "engine/db/connection.hpp"
 
+#include <libpq-events.h>
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -62,7 +63,28 @@ using pq_connection = pqxx::basic_connection_base<capturing_connect>;
 /// A message as libpq formats it with PQERRORS_VERBOSE ("ERROR:  23505: primary\nDETAIL:  ...").
 struct pg_message {
   std::string severity, sqlstate, primary, detail, hint, context, position;
+  sql_failure::object_names names;
 };
+
+std::string error_field(const PGresult* r, int code) {
+  const char* v = PQresultErrorField(r, code);
+  return v ? v : "";
+}
+
+/// An error result's fields as the server sent them (PQresultErrorField): unlike the formatted
+/// text, they do not depend on the server's lc_messages ("FEHLER:  ..." has no "ERROR:").
+pg_message message_of(const PGresult* r) {
+  pg_message m;
+  m.severity = error_field(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+  m.sqlstate = error_field(r, PG_DIAG_SQLSTATE);
+  m.primary = error_field(r, PG_DIAG_MESSAGE_PRIMARY);
+  m.detail = error_field(r, PG_DIAG_MESSAGE_DETAIL);
+  m.hint = error_field(r, PG_DIAG_MESSAGE_HINT);
+  m.context = error_field(r, PG_DIAG_CONTEXT);
+  m.names = {error_field(r, PG_DIAG_SCHEMA_NAME), error_field(r, PG_DIAG_TABLE_NAME), error_field(r, PG_DIAG_COLUMN_NAME),
+             error_field(r, PG_DIAG_CONSTRAINT_NAME)};
+  return m;
+}
 
 std::string_view rtrim_newlines(std::string_view s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
@@ -169,29 +191,9 @@ std::string notice_text(const pg_message& m) {
 
 // ---- DSNs ---------------------------------------------------------------------------------
 
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
 bool is_uri(std::string_view dsn) { return dsn.substr(0, 13) == "postgresql://" || dsn.substr(0, 11) == "postgres://"; }
-
-bool is_secret_key(std::string_view key) { return key == "password" || key == "sslpassword"; }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 std::string percent_encode(std::string_view s) {
   static constexpr char digits[] = "0123456789ABCDEF";
@@ -207,148 +209,6 @@ std::string percent_encode(std::string_view s) {
     }
   }
   return out;
-}
-
-/// What a DSN holds that must not be shown: the byte ranges of secret values (to redact), and
-/// the secrets themselves, decoded and as written (to scrub from messages).
-struct dsn_secrets {
-  std::vector<std::pair<std::size_t, std::size_t>> ranges;  // [begin, end) in the DSN
-  std::vector<std::string> passwords;                       // password= values, decoded, in order
-  std::vector<std::string> fragments;                       // every form to scrub from messages
-};
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-void add_fragment(dsn_secrets& s, std::string f) {
-  if (!f.empty() && std::find(s.fragments.begin(), s.fragments.end(), f) == s.fragments.end())
-    s.fragments.push_back(std::move(f));
-}
-
-dsn_secrets find_secrets(std::string_view dsn);
-
-/// libpq's keyword/value syntax: key = value, value quoted with '...' (backslash escapes) or
-/// bare up to whitespace. A malformed string after a secret key redacts everything after it.
-void find_keyword_secrets(std::string_view dsn, dsn_secrets& out) {
-  std::size_t i = 0, n = dsn.size();
-  while (i < n) {
-    while (i < n && is_space(dsn[i])) ++i;
-    if (i >= n) break;
-    std::size_t key_begin = i;
-    while (i < n && dsn[i] != '=' && !is_space(dsn[i])) ++i;
-    std::string_view key = dsn.substr(key_begin, i - key_begin);
-    while (i < n && is_space(dsn[i])) ++i;
-    if (i >= n || dsn[i] != '=') return;  // malformed: nothing secret follows a key we know
-    ++i;
-    while (i < n && is_space(dsn[i])) ++i;
-    std::size_t value_begin = i;
-    std::string value;
-    bool closed = true;
-    if (i < n && dsn[i] == '\'') {
-      closed = false;
-      for (++i; i < n; ++i) {
-        if (dsn[i] == '\\' && i + 1 < n) {
-          value += dsn[++i];
-        } else if (dsn[i] == '\'') {
-          ++i;
-          closed = true;
-          break;
-        } else {
-          value += dsn[i];
-        }
-      }
-    } else {
-      for (; i < n && !is_space(dsn[i]); ++i) {
-        if (dsn[i] == '\\' && i + 1 < n)
-          value += dsn[++i];
-        else
-          value += dsn[i];
-      }
-    }
-    if (is_secret_key(key)) {
-      // A secret with a stray space ("password=hunter 2") makes the rest unparseable, and libpq
-      // echoes the next word in its complaint: treat everything that follows as secret.
-      std::size_t j = i;
-      while (j < n && is_space(dsn[j])) ++j;
-      std::size_t k = j;
-      while (k < n && !is_space(dsn[k]) && dsn[k] != '=') ++k;
-      while (k < n && is_space(dsn[k])) ++k;
-      bool next_ok = j >= n || (k < n && dsn[k] == '=');
-      if (!closed || !next_ok) {
-        out.ranges.emplace_back(value_begin, n);
-        if (key == "password") out.passwords.push_back(value);
-        add_fragment(out, value);
-        std::string rest(dsn.substr(value_begin));
-        add_fragment(out, rest);
-        for (std::size_t p = 0; p < rest.size();) {
-          while (p < rest.size() && is_space(rest[p])) ++p;
-          std::size_t q = p;
-          while (q < rest.size() && !is_space(rest[q])) ++q;
-          if (q > p) add_fragment(out, rest.substr(p, q - p));
-          p = q;
-        }
-        return;
-      }
-      out.ranges.emplace_back(value_begin, i);
-      if (key == "password") out.passwords.push_back(value);
-      add_fragment(out, value);
-      add_fragment(out, std::string(dsn.substr(value_begin, i - value_begin)));
-    } else if (key == "dbname" && (value.find('=') != std::string::npos || is_uri(value))) {
-      // A connection string inside dbname (PQconnectdbParams expands it): redact it whole.
-      dsn_secrets inner = find_secrets(value);
-      if (!inner.fragments.empty()) {
-        out.ranges.emplace_back(value_begin, i);
-        for (auto& f : inner.fragments) add_fragment(out, f);
-      }
-    }
-  }
-}
-
-/// postgresql://[user[:password]@][hosts][/dbname][?key=value&...]
-void find_uri_secrets(std::string_view dsn, dsn_secrets& out) {
-  std::size_t start = dsn.find("://") + 3;
-  // libpq: the user info ends at the first '@' before any '/'.
-  std::size_t p = start;
-  while (p < dsn.size() && dsn[p] != '@' && dsn[p] != '/') ++p;
-  if (p < dsn.size() && dsn[p] == '@') {
-    std::size_t colon = dsn.find(':', start);
-    if (colon != std::string_view::npos && colon < p) {
-      std::string_view raw = dsn.substr(colon + 1, p - colon - 1);
-      out.ranges.emplace_back(colon + 1, p);
-      out.passwords.push_back(percent_decode(raw));
-      add_fragment(out, percent_decode(raw));
-      add_fragment(out, std::string(raw));
-    }
-  }
-  std::size_t q = dsn.find('?', p);
-  if (q == std::string_view::npos) return;
-  std::size_t i = q + 1;
-  while (i <= dsn.size()) {
-    std::size_t amp = dsn.find('&', i);
-    if (amp == std::string_view::npos) amp = dsn.size();
-    std::string_view pair = dsn.substr(i, amp - i);
-    std::size_t eq = pair.find('=');
-    std::string key = eq == std::string_view::npos ? "" : percent_decode(pair.substr(0, eq));
-    if (is_secret_key(key)) {
-      std::string_view raw = pair.substr(eq + 1);
-      out.ranges.emplace_back(i + eq + 1, amp);
-      if (key == "password") out.passwords.push_back(percent_decode(raw));
-      add_fragment(out, percent_decode(raw));
-      add_fragment(out, std::string(raw));
-    }
-    i = amp + 1;
-  }
-}
-
-dsn_secrets find_secrets(std::string_view dsn) {
-  dsn_secrets s;
-  if (is_uri(dsn))
-    find_uri_secrets(dsn, s);
-  else
-    find_keyword_secrets(dsn, s);
-  // Longest first, so scrubbing "hunter2secret" is not pre-empted by a shorter fragment of it.
-  std::sort(s.fragments.begin(), s.fragments.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  return s;
 }
 
 std::string quote_keyword_value(std::string_view v) {
@@ -439,7 +299,7 @@ constexpr std::size_t k_max_notices = 10'000;
 
 struct connection::impl {
   connection_options opts;
-  dsn_secrets secrets;
+  std::vector<std::string> secrets;  // dsn_secrets(): to scrub from messages
 
   std::unique_ptr<pq_connection> pq;
   capturing_connect* policy = nullptr;
@@ -463,6 +323,7 @@ struct connection::impl {
   std::vector<std::string> pending_notices, statement_notices;
   std::size_t dropped_notices = 0;
   std::optional<pg_message> fatal;  // why the server is closing the session, when it said so
+  std::optional<pg_message> last_error;  // the first error result of the round trip (on_pq_event)
 
   std::function<void(const statement_record&)> on_stmt;
   unsigned long cursor_seq = 0;
@@ -485,7 +346,7 @@ struct connection::impl {
   bool stopping = false;
   std::thread watchdog;
 
-  explicit impl(connection_options o) : opts(std::move(o)), secrets(find_secrets(opts.dsn)) {}
+  explicit impl(connection_options o) : opts(std::move(o)), secrets(dsn_secrets(opts.dsn)) {}
   ~impl() {
     {
       std::lock_guard lk(mu);
@@ -504,7 +365,7 @@ struct connection::impl {
   // -- messages --
 
   std::string scrub(std::string text) const {
-    for (const auto& f : secrets.fragments) {
+    for (const auto& f : secrets) {
       for (std::size_t at = text.find(f); at != std::string::npos; at = text.find(f, at + 3))
         text.replace(at, f.size(), "***");
     }
@@ -519,7 +380,8 @@ struct connection::impl {
     if (!m.hint.empty()) msg += "\nHINT: " + m.hint;
     if (!m.context.empty()) msg += "\nCONTEXT: " + m.context;
     if (!m.position.empty()) msg += "\n" + m.position;
-    return sql_failure(kind, scrub(msg), std::move(sqlstate), scrub(m.detail), scrub(m.hint), std::string(statement));
+    return sql_failure(kind, scrub(msg), std::move(sqlstate), scrub(m.detail), scrub(m.hint), std::string(statement))
+        .with_names(m.names);
   }
 
   sql_failure failure(error_kind kind, const std::string& what, std::string text, std::string sqlstate,
@@ -546,12 +408,34 @@ struct connection::impl {
     if (statement_notices.size() < k_max_notices) statement_notices.push_back(std::move(text));
   }
 
+  /// libpq calls this for every result it makes, libpqxx's included (which keeps an error's
+  /// PGresult to itself): the first error of a round trip is kept, with its fields.
+  static int on_pq_event(PGEventId id, void* info, void* pass) noexcept {
+    if (id != PGEVT_RESULTCREATE) return 1;
+    auto* created = static_cast<PGEventResultCreate*>(info);
+    auto* self = static_cast<impl*>(pass);
+    if (self->last_error || PQresultStatus(created->result) != PGRES_FATAL_ERROR) return 1;
+    try {
+      pg_message m = message_of(created->result);
+      if (!m.primary.empty()) self->last_error = std::move(m);
+    } catch (const std::exception&) {
+      // out of memory copying the fields: the formatted text is still there
+    }
+    return 1;
+  }
+
   // -- session --
 
   void open() {
     fatal.reset();
     std::unique_ptr<pq_connection> c;
     capturing_connect::t_last = nullptr;
+    try {
+      parse_dsn(opts.dsn);  // libpq's complaint, with no word of a secret in it
+    } catch (const error& e) {
+      throw sql_failure(error_kind::connection, "unable to connect to " + opts.name + ": " + e.what(), "08001", "",
+                        "", "");
+    }
     try {
       c = std::make_unique<pq_connection>(with_application_name(opts.dsn, opts.application_name));
     } catch (const std::exception& e) {
@@ -581,6 +465,8 @@ struct connection::impl {
       }
       impl* m_impl;
     };
+    if (!PQregisterEventProc(policy->raw(), &impl::on_pq_event, "runbook", this))
+      throw failure(error_kind::internal, "connect", "unable to watch libpq's results (PQregisterEventProc)", "", "");
     sink = std::make_unique<notice_sink>(*c, this);
     work = std::make_unique<pqxx::nontransaction>(*c, "runbook");
     pq = std::move(c);
@@ -781,6 +667,7 @@ struct connection::impl {
     auto t0 = steady::now();
     if (user_sql) seen_end.reset();
     failure_location.clear();
+    last_error.reset();
     try {
       auto r = f();
       busy.finish();
@@ -844,6 +731,11 @@ struct connection::impl {
   sql_failure statement_failed(const std::string& what, std::string_view sql, const char* text,
                                const std::string& reported_sqlstate, cancel_flags fl, std::chrono::milliseconds took) {
     pg_message m = parse_message(text);
+    if (last_error) {  // the server's fields: the text's DETAIL/HINT are lost in another language
+      std::string position = m.severity.empty() ? std::string() : m.position;
+      m = *last_error;
+      m.position = std::move(position);
+    }
     std::string sqlstate = reported_sqlstate.empty() ? m.sqlstate : reported_sqlstate;
     if (m.primary.empty()) m.primary = one_line(text);
     if (!failure_location.empty()) m.primary = failure_location + ": " + m.primary;
@@ -1343,7 +1235,8 @@ void connection::script(std::string_view sql, std::string_view source) {
       throw sql_failure(e.kind(),
                         std::string(e.what()) +
                             "\nThe transaction the script had begun (its own BEGIN) was rolled back.",
-                        e.sqlstate(), e.detail(), e.hint(), e.statement());
+                        e.sqlstate(), e.detail(), e.hint(), e.statement())
+          .with_names(e.names());
     }
     rec.ok(r.rows);
   } catch (const std::exception& e) {
@@ -1517,40 +1410,5 @@ int connection::backend_pid() const { return m->pq ? m->pq->backendpid() : 0; }
 const std::string& connection::name() const { return m->opts.name; }
 
 std::string connection::redacted_dsn() const { return redact_dsn(m->opts.dsn); }
-
-std::string redact_dsn(std::string_view dsn) {
-  dsn_secrets s = find_secrets(dsn);
-  std::sort(s.ranges.begin(), s.ranges.end());
-  std::string out;
-  std::size_t at = 0;
-  for (auto [b, e] : s.ranges) {
-    if (b < at) continue;
-    out += dsn.substr(at, b - at);
-    out += "***";
-    at = e;
-  }
-  out += dsn.substr(at);
-  return out;
-}
-
-bool redact_dsn_in_place(char* text) {
-  std::size_t len = std::strlen(text);
-  dsn_secrets s = find_secrets(std::string_view(text, len));
-  if (s.ranges.empty()) return false;
-  std::string redacted = redact_dsn(std::string_view(text, len));
-  if (redacted.size() <= len) {
-    std::memcpy(text, redacted.data(), redacted.size());
-    std::memset(text + redacted.size(), 0, len - redacted.size());
-  } else {
-    for (auto [b, e] : s.ranges) std::memset(text + b, '*', e - b);  // shorter than "***": mask in place
-  }
-  return true;
-}
-
-std::optional<std::string> dsn_password(std::string_view dsn) {
-  dsn_secrets s = find_secrets(dsn);
-  if (s.passwords.empty()) return std::nullopt;
-  return s.passwords.back();  // libpq: a later setting wins
-}
 
 }  // namespace rb::db

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/db/dsn.hpp"  // redact_dsn, dsn_password: what callers of a connection use
 #include "engine/db/sqlstate.hpp"
 
 namespace rb::db {
@@ -146,14 +147,5 @@ class connection {
   struct impl;
   std::unique_ptr<impl> m;
 };
-
-/// `dsn` with any password (password=..., or postgresql://user:PASS@...) replaced by "***".
-std::string redact_dsn(std::string_view dsn);
-/// The password in a DSN, if it has one (so it can be registered as a secret).
-std::optional<std::string> dsn_password(std::string_view dsn);
-/// Overwrites, in place, the password in the NUL-terminated DSN `text` (an element of the
-/// process's argv, which /proc/PID/cmdline shows to every local user): the text becomes
-/// redact_dsn(text), padded with NULs. Returns true when there was a password.
-bool redact_dsn_in_place(char* text);
 
 }  // namespace rb::db

@@ -60,21 +60,6 @@ std::string script_name(const psql_request& req) { return req.file ? req.file->s
 
 }  // namespace
 
-std::map<std::string, std::string> libpq_env(const std::string& dsn) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
-  if (!opts) {
-    std::string msg = err ? err : "unparsable DSN";
-    PQfreemem(err);
-    throw error(error_kind::usage, "unable to read the connection string: " + secrets::redact(std::string(trim(msg))));
-  }
-  std::map<std::string, std::string> env;
-  for (PQconninfoOption* o = opts; o->keyword; ++o)
-    if (o->val && *o->val && o->envvar) env[o->envvar] = o->val;
-  PQconninfoFree(opts);
-  return env;
-}
-
 std::filesystem::path resolve_script(const std::filesystem::path& base_dir, const std::string& file) {
   namespace fs = std::filesystem;
   fs::path rel(file);

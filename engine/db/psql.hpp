@@ -9,15 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "engine/db/dsn.hpp"  // libpq_env
 #include "engine/shell/process.hpp"
 
 namespace rb::db {
-
-/// A connection string as the environment variables libpq reads (PGHOST, PGPORT, PGDATABASE,
-/// PGUSER, PGPASSWORD, PGSSLMODE ...), for psql, pg_dump and friends: a password in the DSN
-/// goes to the child's environment, never to its argv. Throws rb::error(usage) for a DSN that
-/// libpq cannot parse (its message redacted).
-std::map<std::string, std::string> libpq_env(const std::string& dsn);
 
 /// One psql invocation.
 struct psql_request {

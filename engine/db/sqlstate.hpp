@@ -39,9 +39,20 @@ class sql_failure : public error {
   const std::string& detail() const { return m_detail; }
   const std::string& hint() const { return m_hint; }
   const std::string& statement() const { return m_statement; }
+  /// The objects the server named in its error fields (PG_DIAG_SCHEMA_NAME ... CONSTRAINT_NAME):
+  /// which constraint a unique_violation broke, whatever language the message is in.
+  struct object_names {
+    std::string schema, table, column, constraint;
+  };
+  const object_names& names() const { return m_names; }
+  sql_failure&& with_names(object_names n) && {
+    m_names = std::move(n);
+    return std::move(*this);
+  }
 
  private:
   std::string m_sqlstate, m_detail, m_hint, m_statement;
+  object_names m_names;
 };
 
 }  // namespace rb::db

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -101,6 +102,36 @@ TEST_F(Connection, CountsAffectedRows) {
   auto ret = db->exec("insert into t values (9,'n') returning id");
   EXPECT_EQ(ret.affected, 1);
   EXPECT_EQ(ret.rows.at(0).at(0).text, "9");
+}
+
+TEST_F(Connection, ReadsErrorFieldsFromAServerThatSpeaksGerman) {
+  // The messages are German (postgresql-15's translations, and the de_DE.UTF-8 locale that
+  // scripts/setup generates); DETAIL and the names come from the error's fields, not its text.
+  db->script("set lc_messages = 'de_DE.UTF-8'; create table parent(id int constraint parent_key primary key);"
+             "insert into parent values (1)");
+  for (bool script : {false, true}) {
+    SCOPED_TRACE(script ? "script" : "exec");
+    auto dup = failure_of([&] {
+      if (script)
+        db->script("insert into parent values (1)");
+      else
+        db->exec("insert into parent values ($1)", {"1"});
+    });
+    EXPECT_EQ(dup.sqlstate(), "23505");
+    EXPECT_EQ(dup.klass(), "unique_violation");
+    EXPECT_EQ(dup.detail(), "Schlüssel »(id)=(1)« existiert bereits.");
+    EXPECT_EQ(dup.names().constraint, "parent_key");
+    EXPECT_EQ(dup.names().table, "parent");
+    EXPECT_EQ(dup.names().schema, "public");
+    EXPECT_THAT(dup.what(), HasSubstr("on test database: doppelter Schlüsselwert verletzt Unique-Constraint "
+                                      "»parent_key« (SQLSTATE 23505)"));
+    EXPECT_THAT(dup.what(), Not(HasSubstr("FEHLER")));
+  }
+  auto raised = failure_of([&] {
+    db->script("DO $$ BEGIN RAISE EXCEPTION 'step failed' USING DETAIL = 'the detail', HINT = 'the hint'; END $$");
+  });
+  EXPECT_EQ(raised.detail(), "the detail");
+  EXPECT_EQ(raised.hint(), "the hint");
 }
 
 TEST_F(Connection, ClassifiesConstraintAndSchemaErrors) {
@@ -592,20 +623,58 @@ TEST(ConnectionFailure, WrongPasswordIsAConnectionErrorWithoutThePassword) {
 }
 
 TEST(Dsn, RedactsKeywordAndUriForms) {
+  // Read by libpq's parser; a DSN with a secret comes back as its settings in keyword/value form.
   using rb::db::redact_dsn;
-  EXPECT_EQ(redact_dsn("host=db1 user=app password=s3cret dbname=prod"), "host=db1 user=app password=*** dbname=prod");
-  EXPECT_EQ(redact_dsn("password = 's3 cr\\'et' host=db1"), "password = *** host=db1");
+  EXPECT_EQ(redact_dsn("host=db1 user=app password=s3cret dbname=prod"), "user=app password=*** dbname=prod host=db1");
+  EXPECT_EQ(redact_dsn("password = 's3 cr\\'et' host=db1"), "password=*** host=db1");
   EXPECT_EQ(redact_dsn("host=db1 sslpassword=keypass"), "host=db1 sslpassword=***");
-  EXPECT_EQ(redact_dsn("host=db1 password=hunter 2secret"), "host=db1 password=***");
+  EXPECT_EQ(redact_dsn("host=db1 password=hunter 2secret"), "***");  // unreadable: nothing shown
   EXPECT_EQ(redact_dsn("host=db1 user=app"), "host=db1 user=app");
   EXPECT_EQ(redact_dsn(""), "");
   EXPECT_EQ(redact_dsn("postgresql://app:s3cret@db1:5432/prod?sslmode=require"),
-            "postgresql://app:***@db1:5432/prod?sslmode=require");
-  EXPECT_EQ(redact_dsn("postgres://app:p%40ss@db1/prod"), "postgres://app:***@db1/prod");
+            "user=app password=*** dbname=prod host=db1 port=5432 sslmode=require");
+  EXPECT_EQ(redact_dsn("postgres://app:p%40ss@db1/prod"), "user=app password=*** dbname=prod host=db1");
   EXPECT_EQ(redact_dsn("postgresql://app@db1/prod?password=s3cret&application_name=x"),
-            "postgresql://app@db1/prod?password=***&application_name=x");
+            "user=app password=*** dbname=prod host=db1 application_name=x");
   EXPECT_EQ(redact_dsn("postgresql://db1/prod"), "postgresql://db1/prod");
   EXPECT_EQ(redact_dsn("postgresql://app@db1/prod"), "postgresql://app@db1/prod");
+  EXPECT_EQ(redact_dsn("dbname='host=db1 password=inner' user=app"), "user=app dbname='password=*** host=db1'");
+  EXPECT_EQ(redact_dsn("host=db1 application_name='a b'"), "host=db1 application_name='a b'");
+}
+
+TEST(Dsn, AnUnreadableDsnSaysWhyWithoutItsPassword) {
+  try {
+    rb::db::parse_dsn("host=db1 password=hunter 2secret");
+    ADD_FAILURE() << "parsed";
+  } catch (const rb::error& e) {
+    EXPECT_EQ(e.kind(), error_kind::usage);
+    EXPECT_THAT(e.what(), HasSubstr("unable to read the connection string: missing \"=\" after \"***\""));
+    EXPECT_THAT(e.what(), Not(HasSubstr("2secret")));
+  }
+  try {
+    rb::db::parse_dsn("host=db1 pasword=x");
+    ADD_FAILURE() << "parsed";
+  } catch (const rb::error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("invalid connection option \"***\""));
+  }
+  auto c = failure_of([] { connection c(rb::db::connection_options{.dsn = "password='open quote"}); });
+  EXPECT_EQ(c.kind(), error_kind::connection);
+  EXPECT_THAT(c.what(), HasSubstr("unterminated quoted string"));
+  EXPECT_THAT(c.what(), Not(HasSubstr("open quote")));
+}
+
+TEST(Dsn, GivesEnvironmentAndAPasswordlessForm) {
+  using rb::db::dsn_without_password;
+  using rb::db::libpq_env;
+  auto env = libpq_env("postgresql://app:p%40ss@db1:5433/prod?sslmode=require");
+  EXPECT_EQ(env, (std::map<std::string, std::string>{{"PGUSER", "app"},
+                                                     {"PGPASSWORD", "p@ss"},
+                                                     {"PGDATABASE", "prod"},
+                                                     {"PGHOST", "db1"},
+                                                     {"PGPORT", "5433"},
+                                                     {"PGSSLMODE", "require"}}));
+  EXPECT_EQ(dsn_without_password("postgresql://app:p%40ss@db1/my%20db"), "user=app dbname='my db' host=db1");
+  EXPECT_EQ(dsn_without_password("host=db1 password=x"), "host=db1");
 }
 
 TEST(Dsn, FindsThePasswordToRegisterAsASecret) {
@@ -624,14 +693,17 @@ TEST(Dsn, APasswordIsOverwrittenInPlace) {
   using rb::db::redact_dsn_in_place;
   char kv[] = "host=db1 password=s3cret-pw dbname=prod";
   EXPECT_TRUE(redact_dsn_in_place(kv));
-  EXPECT_STREQ(kv, "host=db1 password=*** dbname=prod");
+  EXPECT_STREQ(kv, "password=*** dbname=prod host=db1");
   for (std::size_t i = std::strlen(kv); i < sizeof kv; ++i) EXPECT_EQ(kv[i], '\0');
-  char uri[] = "postgresql://app:s3cret@db1/prod";
+  char uri[] = "postgresql://app:s3cret@db1/prod";  // its keyword form, cut to fit
   EXPECT_TRUE(redact_dsn_in_place(uri));
-  EXPECT_STREQ(uri, "postgresql://app:***@db1/prod");
+  EXPECT_STREQ(uri, "user=app password=*** dbname=pro");
+  char unreadable[] = "host=db1 password=hunter 2secret";
+  EXPECT_TRUE(redact_dsn_in_place(unreadable));
+  EXPECT_STREQ(unreadable, "***");
   char tiny[] = "host=db1 password=ab";
   EXPECT_TRUE(redact_dsn_in_place(tiny));
-  EXPECT_STREQ(tiny, "host=db1 password=**");
+  EXPECT_STREQ(tiny, "password=*** host=db");
   char none[] = "host=db1 dbname=prod";
   EXPECT_FALSE(redact_dsn_in_place(none));
   EXPECT_STREQ(none, "host=db1 dbname=prod");
