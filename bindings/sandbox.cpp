@@ -206,7 +206,8 @@ sandbox::sandbox(sandbox_options opts) : m_opts(std::move(opts)), m_limit(m_opts
   }
   build_globals();
   arm_hook(k_hook_every);
-  m_watchdog = std::thread([this] { watch(); });
+  // The watchdog thread starts with the first call: a sandbox that never runs code (or runs
+  // it only in a forked child) has no thread, and forking from a threaded process is avoided.
 }
 
 sandbox::~sandbox() {
@@ -510,6 +511,7 @@ std::optional<run::step_error> sandbox::call(int nargs, int nresults,
     m_stack_base = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     m_watch_deadline = deadline ? deadline->time_since_epoch().count() : 0;
     ++m_call_seq;
+    if (!m_watchdog.joinable()) m_watchdog = std::thread([this] { watch(); });
     m_in_call = true;
   }
   m_deadline = deadline;

@@ -154,7 +154,7 @@ TEST(SandboxOwner, AReusedPidIsNotTakenForALiveOwner) {
   auto found = rb::db::list_sandboxes(tmp.path());
   ASSERT_EQ(found.size(), 2u);
   for (const auto& s : found)
-    EXPECT_EQ(rb::db::to_string(s.status), s.dir == mine ? "live" : "stale") << s.dir;
+    EXPECT_EQ(std::string(rb::db::to_string(s.status)), s.dir == mine ? "live" : "stale") << s.dir;
   auto swept = rb::db::sweep_stale_sandboxes(tmp.path());
   EXPECT_EQ(swept.removed, std::vector<fs::path>{reused});
   EXPECT_TRUE(fs::exists(mine));
@@ -173,7 +173,7 @@ TEST(SandboxOwner, KeptAndOwnerlessClustersAreNeverSwept) {
   EXPECT_TRUE(fs::exists(kept));
   EXPECT_TRUE(fs::exists(ownerless));
   for (const auto& s : rb::db::list_sandboxes(tmp.path()))
-    EXPECT_EQ(rb::db::to_string(s.status), s.dir == kept ? "kept" : "unknown");
+    EXPECT_EQ(std::string(rb::db::to_string(s.status)), s.dir == kept ? "kept" : "unknown");
 }
 
 }  // namespace
