@@ -189,44 +189,9 @@ std::string notice_text(const pg_message& m) {
   return m.severity + ": " + text;
 }
 
-// ---- DSNs ---------------------------------------------------------------------------------
+// ---- SQL text ------------------------------------------------------------------------------
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-bool is_uri(std::string_view dsn) { return dsn.substr(0, 13) == "postgresql://" || dsn.substr(0, 11) == "postgres://"; }
-
-std::string percent_encode(std::string_view s) {
-  static constexpr char digits[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-        c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += digits[c >> 4];
-      out += digits[c & 0xf];
-    }
-  }
-  return out;
-}
-
-std::string quote_keyword_value(std::string_view v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\\' || c == '\'') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
-/// The DSN with application_name set (a later keyword, or a later URI parameter, wins).
-std::string with_application_name(const std::string& dsn, const std::string& app) {
-  if (app.empty()) return dsn;
-  if (is_uri(dsn))
-    return dsn + (dsn.find('?') == std::string::npos ? "?" : "&") + "application_name=" + percent_encode(app);
-  return dsn + (dsn.empty() ? "" : " ") + "application_name=" + quote_keyword_value(app);
-}
 
 /// Savepoint names as quoted identifiers. PostgreSQL truncates identifiers to 63 bytes (with a
 /// NOTICE), so longer names keep a prefix cut on a character boundary plus a hash of the whole,
@@ -437,7 +402,7 @@ struct connection::impl {
                         "", "");
     }
     try {
-      c = std::make_unique<pq_connection>(with_application_name(opts.dsn, opts.application_name));
+      c = std::make_unique<pq_connection>(opts.application_name.empty() ? opts.dsn : dsn_with(opts.dsn, "application_name", opts.application_name));
     } catch (const std::exception& e) {
       std::string msg = "unable to connect to " + opts.name + " (" + redact_dsn(opts.dsn) + "): " + one_line(e.what());
       throw sql_failure(error_kind::connection, scrub(msg), "08001", "", "", "");

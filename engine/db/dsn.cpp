@@ -159,6 +159,13 @@ std::string dsn_without_password(std::string_view dsn) {
   return out;
 }
 
+std::string dsn_with(std::string_view dsn, std::string_view keyword, std::string_view value) {
+  std::string out(dsn);
+  if (dsn.substr(0, 13) == "postgresql://" || dsn.substr(0, 11) == "postgres://")
+    return out + (dsn.find('?') == std::string_view::npos ? "?" : "&") + std::string(keyword) + "=" + percent_encode(value);
+  return out + (dsn.empty() ? "" : " ") + std::string(keyword) + "=" + quoted_value(value);
+}
+
 std::map<std::string, std::string> libpq_env(std::string_view dsn) {
   std::map<std::string, std::string> env;
   for (const auto& s : parse_dsn(dsn))

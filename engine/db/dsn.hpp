@@ -34,6 +34,10 @@ std::string redact_dsn(std::string_view dsn);
 /// `dsn` as keyword/value without its password (for a tool that gets it through PGPASSWORD).
 std::string dsn_without_password(std::string_view dsn);
 
+/// `dsn` with one more setting (a later keyword or URI parameter wins over an earlier one):
+/// appended as a quoted keyword=value, or as a percent-encoded URI parameter.
+std::string dsn_with(std::string_view dsn, std::string_view keyword, std::string_view value);
+
 /// The DSN as libpq environment variables (PGHOST, PGPORT, PGDATABASE, PGPASSWORD ...).
 std::map<std::string, std::string> libpq_env(std::string_view dsn);
 

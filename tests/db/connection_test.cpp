@@ -729,3 +729,15 @@ TEST(Sqlstate, MapsCodesToClassesAndKinds) {
 }
 
 }  // namespace
+
+TEST(Dsn, AddsASettingThatLibpqReadsBackInBothForms) {
+  // A value with a space, a quote and a backslash, as keyword=value and as a URI parameter.
+  const std::string app = "ops run 'x' \\1";
+  for (std::string dsn : {"host=/tmp dbname=app", "postgresql://ops@localhost/app?sslmode=disable"}) {
+    std::string with = rb::db::dsn_with(dsn, "application_name", app);
+    std::string found;
+    for (const auto& s : rb::db::parse_dsn(with))
+      if (s.keyword == "application_name") found = s.value;
+    EXPECT_EQ(found, app) << with;
+  }
+}
