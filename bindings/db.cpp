@@ -1,60 +1,28 @@
 // Lua module: db — the database as runbooks use it. Parameters are always bound ($1, $2 ...),
-// never spliced into SQL. Values come back typed: integers and floats as numbers, numeric as
-// a number when exact (else a string), bool, json/jsonb as tables, timestamps as ISO 8601
-// strings, arrays as sequences, and NULL as db.null.
+// never spliced into SQL. Values come back typed (bindings/convert.cpp): integers and floats as
+// numbers, numeric as a number when exact (else a string), bool, json/jsonb as tables,
+// timestamps as ISO 8601 strings, arrays as sequences, and NULL as db.null. db:rows is in
+// db_rows.cpp, db.sandbox() in db_sandbox.cpp, db:psql in db_psql.cpp.
 #include "bindings/db.hpp"
 
-#include <cmath>
-#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "bindings/convert.hpp"
+#include "bindings/db_module.hpp"
 #include "bindings/db_psql.hpp"
 #include "bindings/error.hpp"
 #include "bindings/sandbox.hpp"
-#include <libpq-fe.h>
 
 #include "engine/db/advisory_lock.hpp"
-#include "engine/db/cluster.hpp"
+#include "engine/db/cluster.hpp"  // pg_bin
 #include "engine/db/psql.hpp"
-#include "engine/util/json_text.hpp"
-#include "engine/util/secrets.hpp"
 #include "engine/run/context.hpp"
 
 namespace rb::lua {
-namespace {
 
-constexpr const char* k_db_meta = "rb.db";
-constexpr const char* k_null_key = "rb.db.null";
-constexpr const char* k_rows_meta = "rb.db.rows";
-constexpr const char* k_open_cursors = "rb.db.cursors";
-
-/// A connection as Lua holds it: the run's target (owned == null) or one of db.connect().
-struct lua_db {
-  std::unique_ptr<db::connection> owned;
-  std::string dsn;  ///< of an owned connection (for tool_env)
-  bool closed = false;
-};
-
-/// A throwaway PostgreSQL made by db.sandbox() (backup.verify restores into one).
-struct lua_cluster {
-  std::unique_ptr<db::cluster> cluster;
-};
-constexpr const char* k_cluster_meta = "rb.db.sandbox";
-
-/// A rows() iterator: a server-side cursor fetched in batches.
-struct lua_rows {
-  lua_db* handle = nullptr;   // the connection object (kept alive by a registry ref)
-  int handle_ref = LUA_NOREF;
-  std::string cursor;
-  bool own_transaction = false;
-  bool done = false;
-  db::result batch;
-  std::size_t next = 0;
-};
-
-run::run_context& current(lua_State* L, const char* what) {
+run::run_context& db_run(lua_State* L, const char* what) {
   run::run_context* ctx = sandbox::from(L).current_run();
   if (!ctx) raise_usage(L, error_kind::usage, std::string(what) + " can only be used while a step runs");
   return *ctx;
@@ -63,7 +31,7 @@ run::run_context& current(lua_State* L, const char* what) {
 lua_db* check_db(lua_State* L, int idx) { return static_cast<lua_db*>(luaL_checkudata(L, idx, k_db_meta)); }
 
 db::connection& conn_of(lua_State* L, lua_db* h) {
-  run::run_context& ctx = current(L, "the database");
+  run::run_context& ctx = db_run(L, "the database");
   if (h->closed) raise_usage(L, error_kind::usage, "this connection was closed");
   if (h->owned) {
     if (!h->owned->is_open()) h->owned->reconnect();
@@ -73,170 +41,12 @@ db::connection& conn_of(lua_State* L, lua_db* h) {
   return ctx.database();
 }
 
-void push_null(lua_State* L) { lua_getfield(L, LUA_REGISTRYINDEX, k_null_key); }
-
-bool is_null(lua_State* L, int idx) {
-  if (lua_type(L, idx) != LUA_TUSERDATA) return false;
-  push_null(L);
-  bool eq = lua_rawequal(L, idx, -1);
-  lua_pop(L, 1);
-  return eq;
-}
-
-std::string number_text(double d) {
-  char buf[64];
-  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", d);
-  else std::snprintf(buf, sizeof buf, "%.17g", d);
-  return buf;
-}
-
-/// Lua values from `first` to the top as bound parameters.
-std::vector<db::param> params_from(lua_State* L, int first) {
-  std::vector<db::param> out;
-  int top = lua_gettop(L);
-  for (int i = first; i <= top; ++i) {
-    switch (lua_type(L, i)) {
-      case LUA_TNIL: out.emplace_back(std::nullopt); break;
-      case LUA_TBOOLEAN: out.emplace_back(lua_toboolean(L, i) ? "true" : "false"); break;
-      case LUA_TNUMBER: out.emplace_back(number_text(lua_tonumber(L, i))); break;
-      case LUA_TSTRING: out.emplace_back(to_string(L, i)); break;
-      case LUA_TTABLE: out.emplace_back(json_text(to_json(L, i))); break;
-      default:
-        if (is_null(L, i)) {
-          out.emplace_back(std::nullopt);
-          break;
-        }
-        raise_usage(L, error_kind::usage, "parameter $" + std::to_string(i - first + 1) + " is a " +
-                                              luaL_typename(L, i) + ", which cannot be sent to the database");
-    }
-  }
-  return out;
-}
-
 std::string sql_arg(lua_State* L, int idx) {
   if (lua_type(L, idx) != LUA_TSTRING) raise_usage(L, error_kind::usage, "SQL text expected as a string");
   return to_string(L, idx);
 }
 
-// ---- values ----------------------------------------------------------------------------
-
-void push_scalar_text(lua_State* L, unsigned oid, const std::string& t);
-
-/// Parses a PostgreSQL array literal ({1,2,"a b",NULL}, nested for more dimensions).
-void push_array(lua_State* L, unsigned elem_oid, const std::string& text, std::size_t& i) {
-  lua_newtable(L);
-  int n = 0;
-  if (i < text.size() && text[i] == '{') ++i;
-  while (i < text.size() && text[i] != '}') {
-    if (text[i] == ',') {
-      ++i;
-      continue;
-    }
-    if (text[i] == '{') {
-      push_array(L, elem_oid, text, i);
-    } else {
-      std::string item;
-      bool quoted = false;
-      if (text[i] == '"') {
-        quoted = true;
-        ++i;
-        while (i < text.size() && text[i] != '"') {
-          if (text[i] == '\\' && i + 1 < text.size()) ++i;
-          item += text[i++];
-        }
-        ++i;
-      } else {
-        while (i < text.size() && text[i] != ',' && text[i] != '}') item += text[i++];
-      }
-      if (!quoted && item == "NULL") push_null(L);
-      else push_scalar_text(L, elem_oid, item);
-    }
-    lua_rawseti(L, -2, ++n);
-  }
-  if (i < text.size()) ++i;  // '}'
-}
-
-unsigned array_element(unsigned oid) {
-  switch (oid) {
-    case 1000: return 16;    // bool[]
-    case 1005: return 21;    // int2[]
-    case 1007: return 23;    // int4[]
-    case 1016: return 20;    // int8[]
-    case 1021: return 700;   // float4[]
-    case 1022: return 701;   // float8[]
-    case 1231: return 1700;  // numeric[]
-    case 1009: case 1015: case 1014: case 2951: return 25;  // text, varchar, bpchar, uuid
-    case 199: case 3807: return 3802;                        // json[], jsonb[]
-    case 1115: case 1185: return 1184;                       // timestamp[], timestamptz[]
-    default: return 0;
-  }
-}
-
-std::string iso_time(std::string t) {
-  // "2026-11-22 02:26:48.123+00" -> "2026-11-22T02:26:48.123+00:00"
-  if (t.size() > 10 && t[10] == ' ') t[10] = 'T';
-  std::size_t sign = t.find_last_of("+-");
-  if (sign != std::string::npos && sign > 10 && t.size() - sign == 3) t += ":00";
-  return t;
-}
-
-void push_scalar_text(lua_State* L, unsigned oid, const std::string& t) {
-  switch (oid) {
-    case 16: lua_pushboolean(L, t == "t" || t == "true"); return;
-    case 20: case 21: case 23: case 26: {
-      double d = std::strtod(t.c_str(), nullptr);
-      if (std::fabs(d) < 9.007199254740992e15) lua_pushnumber(L, d);
-      else lua_pushlstring(L, t.data(), t.size());  // beyond 2^53: exact as text
-      return;
-    }
-    case 700: case 701:
-      if (t == "NaN") lua_pushnumber(L, NAN);
-      else if (t == "Infinity") lua_pushnumber(L, HUGE_VAL);
-      else if (t == "-Infinity") lua_pushnumber(L, -HUGE_VAL);
-      else lua_pushnumber(L, std::strtod(t.c_str(), nullptr));
-      return;
-    case 1700: {
-      std::size_t digits = 0;
-      for (char c : t) digits += std::isdigit(static_cast<unsigned char>(c)) != 0;
-      double d = std::strtod(t.c_str(), nullptr);
-      // Exact when a double round-trips it; otherwise the exact text.
-      if (digits <= 15 && t != "NaN") lua_pushnumber(L, d);
-      else lua_pushlstring(L, t.data(), t.size());
-      return;
-    }
-    case 114: case 3802: {
-      json j = json::parse(t, nullptr, false);
-      if (j.is_discarded()) lua_pushlstring(L, t.data(), t.size());
-      else push_json(L, j);
-      return;
-    }
-    case 1114: case 1184: {
-      std::string iso = iso_time(t);
-      lua_pushlstring(L, iso.data(), iso.size());
-      return;
-    }
-    default:
-      if (unsigned elem = array_element(oid)) {
-        std::size_t i = 0;
-        push_array(L, elem, t, i);
-        return;
-      }
-      lua_pushlstring(L, t.data(), t.size());
-  }
-}
-
-void push_field(lua_State* L, const db::column& c, const db::field& f) {
-  if (f.null) push_null(L);
-  else push_scalar_text(L, c.oid, f.text);
-}
-
-void push_row(lua_State* L, const std::vector<db::column>& cols, const std::vector<db::field>& row) {
-  lua_createtable(L, 0, static_cast<int>(cols.size()));
-  for (std::size_t i = 0; i < cols.size() && i < row.size(); ++i) {
-    push_field(L, cols[i], row[i]);
-    lua_setfield(L, -2, cols[i].name.c_str());
-  }
-}
+namespace {
 
 // ---- methods ---------------------------------------------------------------------------
 
@@ -324,7 +134,7 @@ int l_db_explain(lua_State* L) {
 int l_db_script(lua_State* L) {
   lua_db* h = check_db(L, 1);
   std::string arg = sql_arg(L, 2);
-  run::run_context& ctx = current(L, "db:script");
+  run::run_context& ctx = db_run(L, "db:script");
   std::string sql = arg;
   std::string source;  // the file, as the runbook names it
   if (lua_type(L, 3) == LUA_TTABLE) {
@@ -456,7 +266,7 @@ int l_db_fingerprint(lua_State* L) {
 /// PGUSER, PGPASSWORD, PGSSLMODE ...) for pg_dump and friends: the password never goes in argv.
 int l_db_tool_env(lua_State* L) {
   lua_db* h = check_db(L, 1);
-  run::run_context& ctx = current(L, "db:tool_env");
+  run::run_context& ctx = db_run(L, "db:tool_env");
   std::string dsn;
   if (h->owned) dsn = h->dsn;
   else if (ctx.target()) dsn = ctx.target()->target().dsn;
@@ -473,7 +283,7 @@ int l_db_tool_env(lua_State* L) {
 /// psql, a session of its own (bindings/db_psql.cpp), so not while a transaction is open here.
 int l_db_psql(lua_State* L) {
   lua_db* h = check_db(L, 1);
-  run::run_context& ctx = current(L, "ctx.db:psql");
+  run::run_context& ctx = db_run(L, "ctx.db:psql");
   if (h->closed) raise_usage(L, error_kind::usage, "this connection was closed");
   if (h->owned) return db_psql(L, ctx, h->dsn, h->owned->is_open() && h->owned->in_transaction());
   if (!ctx.target()) raise_usage(L, error_kind::usage, "this run has no database target");
@@ -502,94 +312,11 @@ int l_db_tostring(lua_State* L) {
   return 1;
 }
 
-// ---- rows ------------------------------------------------------------------------------
-
-int g_cursor_seq = 0;
-
-void close_rows(lua_State* L, lua_rows* it) {
-  if (it->done) return;
-  it->done = true;
-  it->batch = {};
-  if (!it->handle || it->handle->closed) return;
-  try {
-    db::connection& c = conn_of(L, it->handle);
-    c.exec("CLOSE \"" + it->cursor + "\"");
-    if (it->own_transaction) c.commit();
-  } catch (const std::exception&) {
-    // a lost session took its cursor and transaction with it
-  }
-}
-
-void forget_cursor(lua_State* L, lua_rows* it) {
-  lua_getfield(L, LUA_REGISTRYINDEX, k_open_cursors);
-  lua_pushlightuserdata(L, it);
-  lua_pushnil(L);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  luaL_unref(L, LUA_REGISTRYINDEX, it->handle_ref);
-  it->handle_ref = LUA_NOREF;
-}
-
-int l_rows_next(lua_State* L) {
-  auto* it = static_cast<lua_rows*>(luaL_checkudata(L, 1, k_rows_meta));
-  if (it->done) return 0;
-  if (it->next >= it->batch.rows.size()) {
-    db::connection& c = conn_of(L, it->handle);
-    it->batch = c.exec("FETCH 1000 FROM \"" + it->cursor + "\"");
-    it->next = 0;
-    if (it->batch.rows.empty()) {
-      close_rows(L, it);
-      forget_cursor(L, it);
-      return 0;
-    }
-  }
-  push_row(L, it->batch.columns, it->batch.rows[it->next++]);
-  return 1;
-}
-
-int l_rows_gc(lua_State* L) {
-  auto* it = static_cast<lua_rows*>(lua_touserdata(L, 1));
-  it->~lua_rows();
-  return 0;
-}
-
-/// rows(sql, ...): for row in db:rows(sql, ...) do ... end — rows fetched 1000 at a time from
-/// a server-side cursor, so memory stays bounded however many rows there are.
-int l_db_rows(lua_State* L) {
-  lua_db* h = check_db(L, 1);
-  std::string sql = sql_arg(L, 2);
-  auto params = params_from(L, 3);
-  db::connection& c = conn_of(L, h);
-  auto* it = static_cast<lua_rows*>(lua_newuserdata(L, sizeof(lua_rows)));
-  new (it) lua_rows();
-  luaL_getmetatable(L, k_rows_meta);
-  lua_setmetatable(L, -2);
-  it->handle = h;
-  lua_pushvalue(L, 1);
-  it->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  it->cursor = "rb_rows_" + std::to_string(++g_cursor_seq);
-  if (!c.in_transaction()) {
-    c.begin();
-    it->own_transaction = true;
-  }
-  c.exec("DECLARE \"" + it->cursor + "\" NO SCROLL CURSOR FOR " + sql, params);
-  // Remember it, so a loop left with break does not leave the cursor open past the step.
-  lua_getfield(L, LUA_REGISTRYINDEX, k_open_cursors);
-  lua_pushlightuserdata(L, it);
-  lua_pushvalue(L, -3);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  // for-in protocol: iterator function, state (the userdata), nil
-  lua_pushcfunction(L, trampoline<l_rows_next>);
-  lua_insert(L, -2);
-  return 2;
-}
-
 // ---- module ----------------------------------------------------------------------------
 
 /// db.connect([target_or_dsn]): another connection, to the run's target or to another one.
 int l_db_connect(lua_State* L) {
-  run::run_context& ctx = current(L, "db.connect");
+  run::run_context& ctx = db_run(L, "db.connect");
   std::unique_ptr<db::connection> conn;
   std::string dsn_used;
   if (lua_isnoneornil(L, 1)) {
@@ -637,7 +364,7 @@ int l_db_array(lua_State* L) {
     if (is_null(L, -1)) {
       out += "NULL";
     } else if (lua_type(L, -1) == LUA_TNUMBER) {
-      out += number_text(lua_tonumber(L, -1));
+      out += sql_number(lua_tonumber(L, -1));
     } else if (lua_type(L, -1) == LUA_TBOOLEAN) {
       out += lua_toboolean(L, -1) ? "true" : "false";
     } else if (lua_type(L, -1) == LUA_TSTRING) {
@@ -657,50 +384,11 @@ int l_db_array(lua_State* L) {
   return 1;
 }
 
-/// db.sandbox(): starts a throwaway PostgreSQL; returns an object with :dsn() and :close()
-/// (also closed when collected). For checking backups by restoring them.
-int l_db_sandbox(lua_State* L) {
-  current(L, "db.sandbox");
-  db::cluster_options o;
-  o.database = "sandbox";
-  auto c = std::make_unique<db::cluster>(o);
-  auto* u = static_cast<lua_cluster*>(lua_newuserdata(L, sizeof(lua_cluster)));
-  new (u) lua_cluster();
-  u->cluster = std::move(c);
-  luaL_getmetatable(L, k_cluster_meta);
-  lua_setmetatable(L, -2);
-  return 1;
-}
-
-int l_sandbox_dsn(lua_State* L) {
-  auto* u = static_cast<lua_cluster*>(luaL_checkudata(L, 1, k_cluster_meta));
-  if (!u->cluster) raise_usage(L, error_kind::usage, "this sandbox was closed");
-  lua_pushstring(L, u->cluster->dsn().c_str());
-  return 1;
-}
-
-int l_sandbox_close(lua_State* L) {
-  auto* u = static_cast<lua_cluster*>(luaL_checkudata(L, 1, k_cluster_meta));
-  u->cluster.reset();
-  return 0;
-}
-
-int l_sandbox_gc(lua_State* L) {
-  auto* u = static_cast<lua_cluster*>(lua_touserdata(L, 1));
-  u->~lua_cluster();
-  return 0;
-}
-
 /// db.pg_bin("pg_dump"): the PostgreSQL 15 client program's path ($RUNBOOK_PG_BIN or the
 /// Debian location), so backups never pick another version's tool.
 int l_db_pg_bin(lua_State* L) {
   std::string tool = luaL_checkstring(L, 1);
   lua_pushstring(L, db::pg_bin(tool).c_str());
-  return 1;
-}
-
-int l_null_tostring(lua_State* L) {
-  lua_pushliteral(L, "NULL");
   return 1;
 }
 
@@ -713,74 +401,28 @@ void push_ctx_db(lua_State* L) {
   lua_setmetatable(L, -2);
 }
 
-void close_open_cursors(lua_State* L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, k_open_cursors);
-  std::vector<lua_rows*> open;
-  lua_pushnil(L);
-  while (lua_next(L, -2) != 0) {
-    open.push_back(static_cast<lua_rows*>(lua_touserdata(L, -2)));
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  for (lua_rows* it : open) {
-    close_rows(L, it);
-    forget_cursor(L, it);
-  }
-}
-
 void open_db(sandbox& sb) {
   lua_State* L = sb.state();
-  // db.null: one sentinel for SQL NULL (nil cannot live in a row table).
-  lua_newuserdata(L, 1);
-  lua_newtable(L);
-  lua_pushcfunction(L, trampoline<l_null_tostring>);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, "locked");
-  lua_setfield(L, -2, "__metatable");
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, k_null_key);
-
-  lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, k_open_cursors);
+  open_null(L);
 
   luaL_newmetatable(L, k_db_meta);
   lua_newtable(L);  // methods
   const luaL_Reg methods[] = {
-      {"query", trampoline<l_db_query>},       {"rows", trampoline<l_db_rows>},
-      {"exec", trampoline<l_db_exec>},         {"scalar", trampoline<l_db_scalar>},
-      {"explain", trampoline<l_db_explain>},   {"script", trampoline<l_db_script>},
-      {"transaction", trampoline<l_db_transaction>}, {"savepoint", trampoline<l_db_savepoint>},
-      {"lock", trampoline<l_db_lock>},         {"notices", trampoline<l_db_notices>},
-      {"close", trampoline<l_db_close>},       {"fingerprint", trampoline<l_db_fingerprint>},
-      {"tool_env", trampoline<l_db_tool_env>}, {"psql", trampoline<l_db_psql>},
-      {nullptr, nullptr},
+      {"query", trampoline<l_db_query>},       {"exec", trampoline<l_db_exec>},
+      {"scalar", trampoline<l_db_scalar>},     {"explain", trampoline<l_db_explain>},
+      {"script", trampoline<l_db_script>},     {"transaction", trampoline<l_db_transaction>},
+      {"savepoint", trampoline<l_db_savepoint>}, {"lock", trampoline<l_db_lock>},
+      {"notices", trampoline<l_db_notices>},   {"close", trampoline<l_db_close>},
+      {"fingerprint", trampoline<l_db_fingerprint>}, {"tool_env", trampoline<l_db_tool_env>},
+      {"psql", trampoline<l_db_psql>},         {nullptr, nullptr},
   };
   luaL_register(L, nullptr, methods);
+  open_db_rows(L);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, finalizer<l_db_gc>);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, trampoline<l_db_tostring>);
   lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, "locked");
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
-
-  luaL_newmetatable(L, k_cluster_meta);
-  lua_newtable(L);
-  lua_pushcfunction(L, trampoline<l_sandbox_dsn>);
-  lua_setfield(L, -2, "dsn");
-  lua_pushcfunction(L, trampoline<l_sandbox_close>);
-  lua_setfield(L, -2, "close");
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, finalizer<l_sandbox_gc>);
-  lua_setfield(L, -2, "__gc");
-  lua_pushliteral(L, "locked");
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
-
-  luaL_newmetatable(L, k_rows_meta);
-  lua_pushcfunction(L, finalizer<l_rows_gc>);
-  lua_setfield(L, -2, "__gc");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
@@ -792,8 +434,7 @@ void open_db(sandbox& sb) {
   lua_setfield(L, -2, "connect");
   lua_pushcfunction(L, trampoline<l_db_array>);
   lua_setfield(L, -2, "array");
-  lua_pushcfunction(L, trampoline<l_db_sandbox>);
-  lua_setfield(L, -2, "sandbox");
+  open_db_sandbox(L);
   lua_pushcfunction(L, trampoline<l_db_pg_bin>);
   lua_setfield(L, -2, "pg_bin");
   sb.set_global("db");

@@ -1,5 +1,6 @@
 // One PostgreSQL connection (libpqxx): bound parameters, typed columns, streaming through a
-// cursor, notices, cancel, timeouts, reconnect, and a record of every statement for the audit.
+// cursor (engine/db/cursor), notices, cancel, timeouts, reconnect, and a record of every
+// statement for the audit.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,8 @@
 #include "engine/db/sqlstate.hpp"
 
 namespace rb::db {
+
+class cursor;
 
 /// A parameter value: text, or NULL.
 using param = std::optional<std::string>;
@@ -74,9 +77,9 @@ class connection {
   /// Runs one statement with bound parameters ($1, $2 ...) and returns all its rows.
   result exec(std::string_view sql, const std::vector<param>& params = {});
 
-  /// Streams a query's rows through a server-side cursor, `batch` rows at a time, so memory
-  /// stays bounded whatever the row count. `fn` returns false to stop early. Opens (and
-  /// closes) a transaction when none is open.
+  /// Streams a query's rows through a server-side cursor (a db::cursor), `batch` rows at a
+  /// time, so memory stays bounded whatever the row count. `fn` returns false to stop early.
+  /// Opens (and closes) a transaction when none is open.
   void stream(std::string_view sql, const std::vector<param>& params, std::size_t batch,
               const std::function<bool(const std::vector<column>&, const std::vector<field>&)>& fn);
 
@@ -144,7 +147,8 @@ class connection {
   std::string redacted_dsn() const;
 
  private:
-  struct impl;
+  friend class cursor;  // reads through the session's round trips and transaction tracking
+  struct impl;          // engine/db/connection_impl.hpp
   std::unique_ptr<impl> m;
 };
 
