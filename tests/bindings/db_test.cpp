@@ -188,6 +188,35 @@ TEST_F(Db, RowsStreamsInBoundedMemory) {
   EXPECT_EQ(sql("select count(*) from pg_class where relname = 'after_rows'").rows[0][0].text, "1");
 }
 
+TEST_F(Db, RowsLeftByBreakOrErrorLeaveNoCursorAndCommitWhatTheLoopWrote) {
+  sql("create table seen (g int)");
+  auto o = run(R"lua(runbook "t" {
+  step "break" { run = function(ctx)
+    for row in ctx.db:rows("select g from generate_series(1, 5000) g") do
+      ctx.db:exec("insert into seen values ($1)", row.g)  -- in the transaction the cursor opened
+      if row.g == 3 then break end
+    end
+    ctx.log("open", ctx.db:scalar("select count(*) from pg_cursors where name <> ''"))
+  end },
+  step "error" { run = function(ctx)
+    local ok, e = pcall(function()
+      for row in ctx.db:rows("select 1 / (g - 1500) as v from generate_series(1, 2000) g") do end
+    end)
+    ctx.log(tostring(ok), e.sqlstate, ctx.db:scalar("select count(*) from pg_cursors where name <> ''"))
+  end },
+  step "after" { run = function(ctx)
+    ctx.db:exec("insert into seen values (0)")  -- its own transaction, unless one was left open
+    ctx.log("after", ctx.db:scalar("select count(*) from pg_cursors where name <> ''"),
+            tostring(ctx.db:scalar("select pg_current_xact_id_if_assigned() is null")))
+  end } })lua");
+  ASSERT_EQ(o.status, "succeeded") << (o.error ? o.error->describe() : "");
+  // Open until its step ends; a failed fetch (the second batch reaches g = 1500) closes it at
+  // once; the next step runs in no leftover transaction, and the rows written in the loop
+  // were committed.
+  EXPECT_EQ(logged(), (strings{"open 1", "false 22012 0", "after 0 true"}));
+  EXPECT_EQ(sql("select count(*) from seen").rows[0][0].text, "4");
+}
+
 TEST_F(Db, ScriptRunsMigrationFilesAndNoticesAreAudited) {
   dir.write("runbooks/001_create.sql", R"(
     create table widgets (id serial primary key, name text not null);

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/db/cursor.hpp"
 #include "engine/db/sqlstate.hpp"
 #include "tests/support/db_helpers.hpp"
 #include "tests/support/pg_fixture.hpp"
@@ -367,6 +369,57 @@ TEST_F(Connection, StreamStopsEarlyAndInsideAnOpenTransaction) {
       failure_of([&] { db->stream("select * from nowhere", {}, 10, [](const auto&, const auto&) { return true; }); });
   EXPECT_EQ(e.klass(), "undefined_table");
   EXPECT_FALSE(db->in_transaction());
+}
+
+TEST_F(Connection, CursorLeftEarlyIsClosedOnTheServerWithItsTransaction) {
+  std::vector<rb::db::statement_record> records;
+  db->on_statement([&](const rb::db::statement_record& r) { records.push_back(r); });
+  {
+    rb::db::cursor rows(*db, "select g from generate_series(1, 10) g order by g", {}, 3);
+    ASSERT_NE(rows.next(), nullptr);
+    const auto* second = rows.next();
+    ASSERT_NE(second, nullptr);
+    EXPECT_EQ((*second)[0].text, "2");
+    EXPECT_TRUE(db->in_transaction());  // its own, open while it reads
+    EXPECT_EQ(scalar(*db, "select count(*) from pg_cursors where name like 'rb_stream_%'"), "1");
+  }  // dropped after two rows, never closed
+  EXPECT_FALSE(db->in_transaction());
+  EXPECT_EQ(scalar(*db, "select count(*) from pg_cursors where name <> ''"), "0");
+  auto it = std::find_if(records.begin(), records.end(),
+                         [](const auto& r) { return r.sql.find("generate_series") != std::string::npos; });
+  ASSERT_NE(it, records.end());  // one record for the read, saying it did not finish
+  EXPECT_EQ(it->error, "interrupted");
+}
+
+TEST_F(Connection, CursorReadsWholeBatchesToTheEndInsideTheCallersTransaction) {
+  db->begin();
+  db->exec("create table t(x int)");
+  db->exec("insert into t select generate_series(1, 9)");
+  rb::db::cursor rows(*db, "select x from t order by x", {}, 3);  // 9 rows: the 4th fetch is empty
+  std::string seen;
+  while (const auto* r = rows.next()) seen += (*r)[0].text;
+  EXPECT_EQ(seen, "123456789");
+  EXPECT_EQ(rows.delivered(), 9);
+  EXPECT_FALSE(rows.is_open());
+  ASSERT_EQ(rows.columns().size(), 1u);
+  EXPECT_EQ(rows.columns()[0].name, "x");
+  EXPECT_TRUE(db->in_transaction());  // the caller's, still open
+  EXPECT_EQ(scalar(*db, "select count(*) from pg_cursors where name <> ''"), "0");
+  db->rollback();
+}
+
+TEST_F(Connection, CursorThatFailsMidwayRollsBackItsOwnTransaction) {
+  rb::db::cursor rows(*db, "select 1 / (g - 5) as v from generate_series(1, 10) g", {}, 2);
+  int read = 0;
+  auto e = failure_of([&] {
+    while (rows.next()) ++read;
+  });
+  EXPECT_EQ(read, 4);  // rows 1-4 came in two batches; the third fetch reached g = 5
+  EXPECT_EQ(e.sqlstate(), "22012");
+  EXPECT_FALSE(rows.is_open());
+  EXPECT_FALSE(db->in_transaction());
+  EXPECT_EQ(rows.next(), nullptr);
+  EXPECT_EQ(scalar(*db, "select count(*) from pg_cursors where name <> ''"), "0");
 }
 
 TEST_F(Connection, StatementTimeoutIsATimeoutAndTheSessionStaysUsable) {
