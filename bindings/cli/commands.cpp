@@ -704,6 +704,7 @@ int cmd_rehearse(std::vector<std::string> args) {
   exec.use_config(cfg);
   // Fingerprints are taken through the rehearsal's context, outside the rehearsed run.
   probe_ctx.set_target(&session);
+  probe_ctx.use_services(clk, exec.stop());  // Ctrl-C stops a fingerprint too
   lua::fingerprint_probe probe(*sb);
   int before = probe.take(probe_ctx, fp_opts);
   run::cancel::install_handlers();
