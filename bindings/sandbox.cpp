@@ -11,8 +11,8 @@
 
 #include "bindings/error.hpp"
 #include "bindings/pattern.hpp"
-#include "engine/run/cancel.hpp"
 #include "engine/run/context.hpp"
+#include "engine/run/stop.hpp"
 #include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
 
@@ -255,7 +255,8 @@ void sandbox::watch() {
     }
     auto now = clock::now();
     unsigned call = m_call_seq.load();
-    if (run::cancel::requested()) {
+    // The token of the outermost call's run: only that run's cancel counts.
+    if (m_watch_stop_token && m_watch_stop_token->requested()) {
       if (!cancelled || cancel_call != call) {
         cancelled = true;
         cancel_seen = now;
@@ -321,14 +322,21 @@ void sandbox::hook(lua_State* L, lua_Debug* ar) {
   check_interrupt(L);
 }
 
+const run::stop_source* sandbox::current_stop() const { return m_run ? &m_run->stop() : m_stop; }
+
+const rb::clock& sandbox::current_clock() const {
+  return m_run ? m_run->clock() : static_cast<const rb::clock&>(system_clock::instance());
+}
+
 void sandbox::check_interrupt(lua_State* L) {
   sandbox* sb = of(L);
   if (!sb) return;
-  if (run::cancel::requested()) {
+  const run::stop_source* stop = sb->current_stop();
+  if (stop && stop->requested()) {
     sb->arm_hook(1);
     raise(L, make_step_error(error_kind::cancelled, sb->m_deadline_what + " was interrupted by the operator", "cancelled"));
   }
-  if (!sb->m_deadline || std::chrono::steady_clock::now() < *sb->m_deadline) return;
+  if (!sb->m_deadline || sb->current_clock().now() < *sb->m_deadline) return;
   // From now on check at every instruction: whatever code a pcall returns to raises again at
   // once, so pcall cannot swallow the limit (call() restores the normal interval).
   sb->arm_hook(1);
@@ -509,8 +517,13 @@ std::optional<run::step_error> sandbox::call(int nargs, int nresults,
   bool outermost = m_stack_base == 0;
   if (outermost) {
     m_stack_base = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
-    m_watch_deadline = deadline ? deadline->time_since_epoch().count() : 0;
+    // The watchdog waits in real time: the deadline as the same time left on the real clock.
+    m_watch_deadline = deadline ? current_clock().to_real(*deadline).time_since_epoch().count() : 0;
     ++m_call_seq;
+    {
+      std::lock_guard<std::mutex> lock(m_watch_mutex);
+      m_watch_stop_token = current_stop();
+    }
     if (!m_watchdog.joinable()) m_watchdog = std::thread([this] { watch(); });
     m_in_call = true;
   }
@@ -520,6 +533,8 @@ std::optional<run::step_error> sandbox::call(int nargs, int nresults,
   if (outermost) {
     m_in_call = false;
     m_stack_base = 0;
+    std::lock_guard<std::mutex> lock(m_watch_mutex);  // the token may end with the run
+    m_watch_stop_token = nullptr;
   }
   m_deadline = saved_deadline;
   m_deadline_what = saved_what;

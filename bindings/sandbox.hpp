@@ -16,9 +16,11 @@
 #include <lua.hpp>
 
 #include "engine/run/model.hpp"
+#include "engine/util/clock.hpp"
 
 namespace rb::run {
 class run_context;
+class stop_source;
 }
 
 namespace rb::lua {
@@ -65,7 +67,9 @@ class sandbox {
   void load_string(std::string_view code, const std::string& chunkname);
 
   /// Calls the function below `nargs` arguments through the traceback handler, with a
-  /// deadline. Returns nullopt on success (with `nresults` results pushed), or the error.
+  /// deadline on the clock of the current run (the real clock outside runs). The call is
+  /// interrupted when the current run's stop token (or, outside runs, use_stop's) is
+  /// requested. Returns nullopt on success (with `nresults` results pushed), or the error.
   std::optional<run::step_error> call(int nargs, int nresults,
                                       std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
                                       const std::string& what = "the runbook code");
@@ -78,8 +82,11 @@ class sandbox {
   static void check_stack(lua_State* L);
 
   /// The run whose code is executing (for print, ctx.log, audit.note); null outside runs.
+  /// Its clock times the deadlines of calls, its stop token interrupts them.
   run::run_context* current_run() const { return m_run; }
   void set_current_run(run::run_context* ctx) { m_run = ctx; }
+  /// The stop token that interrupts calls made outside any run (none by default).
+  void use_stop(const run::stop_source* stop) { m_stop = stop; }
 
   std::size_t memory_used() const { return m_used; }
   std::size_t memory_limit() const { return m_limit; }
@@ -102,6 +109,10 @@ class sandbox {
   std::optional<std::chrono::steady_clock::time_point> m_deadline;
   std::string m_deadline_what;
   run::run_context* m_run = nullptr;
+  const run::stop_source* m_stop = nullptr;  ///< outside runs
+  /// The stop token and clock of the code running now.
+  const run::stop_source* current_stop() const;
+  const rb::clock& current_clock() const;
   std::uintptr_t m_stack_base = 0;  ///< C stack address at the outermost call(); 0 outside
 
   // The watchdog: a thread that ends the process when the outermost call() overruns.
@@ -109,6 +120,7 @@ class sandbox {
   std::atomic<bool> m_in_call{false};
   std::atomic<unsigned> m_call_seq{0};
   std::atomic<long long> m_watch_deadline{0};  ///< steady_clock ticks of the call's deadline; 0: none
+  const run::stop_source* m_watch_stop_token = nullptr;  ///< the outermost call's; guarded by m_watch_mutex
   std::mutex m_watch_mutex;
   std::condition_variable m_watch_wake;
   bool m_watch_stop = false;

@@ -463,6 +463,7 @@ int cmd_run(std::vector<std::string> args) {
   run::executor exec(log, out, clk, confirm);
   database.use_in(exec);
   run::cancel::install_handlers();
+  run::cancel::forward signals(exec.stop());
   return finish_run(exec.run(book, opts), as_json);
 }
 
@@ -551,6 +552,7 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   exec.use_target(session);
   exec.use_config(cfg);
   run::cancel::install_handlers();
+  run::cancel::forward signals(exec.stop());
   if (backward) {
     // Here a rollback that did its work is the success asked for: exit 0 (3 if it failed).
     run::run_outcome o = exec.rollback(book, state, opts, opt_string(r, "phase"));
@@ -702,9 +704,11 @@ int cmd_rehearse(std::vector<std::string> args) {
   exec.use_config(cfg);
   // Fingerprints are taken through the rehearsal's context, outside the rehearsed run.
   probe_ctx.set_target(&session);
+  probe_ctx.use_services(clk, exec.stop());  // Ctrl-C stops a fingerprint too
   lua::fingerprint_probe probe(*sb);
   int before = probe.take(probe_ctx, fp_opts);
   run::cancel::install_handlers();
+  run::cancel::forward signals(exec.stop());
   run::run_outcome forward = exec.run(book, opts);
   json result = {{"run", forward.run_id}, {"rehearsal", rehearsal_id}, {"forward", forward.status},
                  {"before", probe.digest(before)}};

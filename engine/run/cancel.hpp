@@ -1,22 +1,29 @@
-// Cancellation by the operator: SIGINT/SIGTERM stop the current step; a second one stops at once.
+// Cancellation by the operator: SIGINT/SIGTERM are forwarded to the stop token of the run(s) running.
 #pragma once
+
+#include "engine/run/stop.hpp"
 
 namespace rb::run::cancel {
 
-/// Installs SIGINT and SIGTERM handlers. The first signal requests a cancel (the running step
-/// is stopped: its SQL cancelled, its shell commands killed, its Lua interrupted) so the
-/// executor can record it and roll back; a second signal ends the process at once with exit
-/// code 130 (the journal is intact: every record is one write).
+/// Installs SIGINT and SIGTERM handlers (once per process). The first signal is forwarded, by a
+/// thread of its own (a signal handler may do almost nothing), to the stop_source of every run
+/// registered with `forward` (its running step is stopped: its SQL cancelled, its shell
+/// commands killed, its Lua interrupted) so its executor can record it and roll back; a second
+/// signal ends the process at once with exit code 130 (the journal is intact: every record is
+/// one write).
 void install_handlers();
-/// True when a cancel was requested and not yet taken up by the executor.
-bool requested();
-/// The executor has taken the cancel up: stop interrupting code (the rollback path must run).
-void acknowledge();
-/// The signal that asked for it (SIGINT, SIGTERM), or 0.
-int signal_number();
-/// Requests a cancel as a signal would (tests).
-void request(int signo);
-/// Forgets any request (tests).
-void reset();
+
+/// While it lives, the signals install_handlers() catches request `stop` (a signal that came
+/// before it was made counts too).
+class forward {
+ public:
+  explicit forward(stop_source& stop);
+  ~forward();
+  forward(const forward&) = delete;
+  forward& operator=(const forward&) = delete;
+
+ private:
+  stop_source& m_stop;
+};
 
 }  // namespace rb::run::cancel

@@ -1,7 +1,6 @@
 // A program started for a run: bounded by its deadline, stopped by a cancel, audited as `shell`.
 #include "engine/run/command.hpp"
 
-#include "engine/run/cancel.hpp"
 #include "engine/util/secrets.hpp"
 
 namespace rb::run {
@@ -13,13 +12,19 @@ constexpr std::size_t k_audit_tail = 2048;  ///< bytes of each stream kept in th
 }  // namespace
 
 shell::process_result run_command(run_context& ctx, shell::process_options& o, bool via_shell, json extra) {
-  // The deadline of the code running now bounds the command too.
+  // The deadline of the code running now bounds the command too (time left on the run's clock).
   if (auto deadline = ctx.deadline()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - ctx.clock().now());
     if (left.count() < 1) left = std::chrono::milliseconds(1);
     if (o.timeout.count() == 0 || left < o.timeout) o.timeout = left;
   }
-  if (!o.cancelled) o.cancelled = [] { return cancel::requested(); };
+  // The run's stop token kills it; its descriptor wakes the wait at once. Once the executor
+  // has taken a stop up (the rollback path runs), nothing is killed any more.
+  if (!o.cancelled) {
+    const stop_source& stop = ctx.stop();
+    o.cancelled = [&stop] { return stop.requested(); };
+    if (!stop.ever_requested() || stop.requested()) o.cancel_fd = stop.wake_fd();
+  }
   shell::process_result r = shell::run(o);
   json argv = json::array();
   for (const auto& a : o.argv) argv.push_back(secrets::redact(a));

@@ -1,4 +1,5 @@
-// The running run as runbook code sees it: its id, params, current step, and where notes go.
+// The running run as runbook code sees it: its id, params, current step, where notes go, and
+// its services (the clock its deadlines read, the stop token its code watches).
 #pragma once
 
 #include <string>
@@ -6,11 +7,15 @@
 #include "engine/audit/log.hpp"
 #include "engine/run/model.hpp"
 #include "engine/run/reporter.hpp"
+#include "engine/run/stop.hpp"
 #include "engine/run/target.hpp"
+#include "engine/util/clock.hpp"
 
 namespace rb::run {
 
 /// One run in progress. The bindings reach it (ctx.log, audit.note) through step_call::ctx.
+/// Its services belong to it, not to the process: several runs in one process each have their
+/// own clock and stop token (use_services), so none sees another's cancel or deadline.
 class run_context {
  public:
   run_context(audit::log& log, reporter& out, std::string run_id, const runbook_def& book, json params)
@@ -24,6 +29,23 @@ class run_context {
   }
   run_context(const run_context&) = delete;
   run_context& operator=(const run_context&) = delete;
+
+  /// The clock this run's deadlines and sleeps read, and its stop token (by default the real
+  /// clock and a token of its own that nothing requests).
+  void use_services(rb::clock& clk, stop_source& stop) {
+    m_clock = &clk;
+    m_stop = &stop;
+  }
+  rb::clock& clock() const { return *m_clock; }
+  stop_source& stop() const { return *m_stop; }
+  /// Throws rb::error(cancelled) when a stop was requested and not taken up, or
+  /// rb::error(timeout) when the code running now is past its deadline on the run's clock:
+  /// what the sandbox's hook does for Lua, for code written in C++.
+  void check_interrupt() const {
+    if (m_stop->requested()) throw error(error_kind::cancelled, "interrupted by the operator");
+    if (m_deadline && m_clock->now() >= *m_deadline)
+      throw error(error_kind::timeout, "exceeded its time limit and was stopped");
+  }
 
   const std::string& run_id() const { return m_run_id; }
   const runbook_def& book() const { return m_book; }
@@ -67,7 +89,7 @@ class run_context {
     m_statement_timeout = statement_timeout;
     m_lock_timeout = lock_timeout;
   }
-  /// The deadline of the code running now, if any.
+  /// The deadline of the code running now, if any, on the run's clock().
   std::optional<std::chrono::steady_clock::time_point> deadline() const { return m_deadline; }
   /// The current step's database timeouts (0 = none), for sessions the engine does not own (psql).
   milliseconds statement_timeout() const { return m_statement_timeout; }
@@ -131,7 +153,8 @@ class run_context {
   void set_config(const config* c) { m_config = c; }
   /// Applies the current deadline and timeouts to a connection (also to db.connect() ones).
   void apply_limits(db::connection& c) const {
-    c.set_deadline(m_deadline);
+    // The connection waits on its socket in real time: the same time left, on the real clock.
+    c.set_deadline(m_deadline ? std::optional(m_clock->to_real(*m_deadline)) : std::nullopt);
     c.set_statement_timeout(m_statement_timeout);
     c.set_lock_timeout(m_lock_timeout);
   }
@@ -154,6 +177,9 @@ class run_context {
   const step_def* m_step = nullptr;
   target_session* m_target = nullptr;
   const config* m_config = nullptr;
+  stop_source m_own_stop;
+  rb::clock* m_clock = &system_clock::instance();
+  stop_source* m_stop = &m_own_stop;
   std::optional<std::chrono::steady_clock::time_point> m_deadline;
   milliseconds m_statement_timeout{0}, m_lock_timeout{30'000};
   std::optional<json> m_pending;  ///< a statement record gathering repeated executions

@@ -1,20 +1,15 @@
-// The executor: phases, steps, retries, confirmation, compensation and resume.
+// The executor: a run from start to end, phase by phase (its transaction and COMMIT), and resume.
+// Each step is run by step_runner.cpp; compensation.cpp undoes steps; dry_run.cpp prints a plan.
 #include "engine/run/executor.hpp"
 
 #include <unistd.h>
 
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-
 #include "engine/db/advisory_lock.hpp"
 #include "engine/db/xact.hpp"
-#include "engine/db/savepoint.hpp"
 #include "engine/db/transaction.hpp"
-#include "engine/run/cancel.hpp"
 #include "engine/run/context.hpp"
+#include "engine/run/executor_detail.hpp"
 #include "engine/run/recovery.hpp"
-#include "engine/run/retry.hpp"
 #include "engine/run/state.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/hash.hpp"
@@ -23,39 +18,8 @@
 namespace rb::run {
 namespace {
 
-long long ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
-  return std::chrono::duration_cast<milliseconds>(b - a).count();
-}
-
-json step_fields(const phase_def& phase, const step_def& step) {
-  return json{{"phase", phase.name}, {"step", step.name}};
-}
-
-/// ROLLBACK TO the savepoint; false when that failed (the session or transaction is gone).
-bool rollback_savepoint(db::savepoint& sp) {
-  try {
-    sp.rollback();
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
-/// A step of a transaction = true phase failed on transaction control: its SQL tried to end the
-/// phase's transaction (2D000: its own COMMIT, or a procedure that commits) or needs to run
-/// outside any (25001: CREATE INDEX CONCURRENTLY, VACUUM ...). Say which step, and what to do.
-void explain_transaction_error(step_error& err, const runbook_def& book, const phase_def& phase,
-                               const step_def& step) {
-  if (err.sqlstate != "2D000" && err.sqlstate != "25001") return;
-  err.message = describe_step(book, phase, step) + " runs inside the transaction of phase '" + phase.name +
-                "' (transaction = true): " + err.message;
-  if (err.sqlstate == "25001")
-    err.hint = "This statement cannot run inside a transaction block. Move the step to a phase without "
-               "transaction = true (each statement then commits on its own; give the step a rollback handler).";
-  else if (err.hint.empty())
-    err.hint = "Leave BEGIN/COMMIT/ROLLBACK out of SQL run in a transaction = true phase, or move the step to a "
-               "phase without transaction = true.";
-}
+using detail::ms_between;
+using detail::step_fields;
 
 on_error policy_for(const runbook_def& book, const phase_def& phase, const step_def& step) {
   if (step.on_err) return *step.on_err;
@@ -117,19 +81,12 @@ void require_confirmable(const runbook_def& book, const run_options& opts, const
                                        ". Nothing was run. Pass --yes, or run it on a terminal to confirm each one");
 }
 
-std::optional<std::chrono::steady_clock::time_point> executor::deadline_for(const runbook_def& book,
-                                                                            const phase_def& phase,
-                                                                            const step_def& step) const {
-  milliseconds limit = step.timeout ? *step.timeout : phase.timeout ? *phase.timeout : book.timeout;
-  if (limit.count() <= 0) return std::nullopt;
-  return std::chrono::steady_clock::now() + limit;
-}
-
 run_outcome executor::execute(const runbook_def& book, const run_options& opts, const run_state* resumed) {
   if (!resumed) require_confirmable(book, opts, m_confirm);
   run_outcome outcome;
   outcome.run_id = resumed ? resumed->run_id : new_run_id();
   run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
+  ctx.use_services(m_clock, *m_stop);
   ctx.set_target(m_target);
   ctx.set_config(m_config);
 
@@ -148,24 +105,11 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   if (m_target) {
     m_target->on_statement([&ctx](const db::statement_record& r) { ctx.record_statement(r); });
   }
-  // Ctrl-C during a statement: cancel it on the server (the Lua hook and shell commands watch
-  // the flag themselves).
-  std::jthread watcher;
-  if (m_target && m_target->configured()) {
-    watcher = std::jthread([t = m_target](std::stop_token stop) {
-      std::mutex mu;
-      std::condition_variable_any cv;
-      bool fired = false;
-      std::unique_lock lock(mu);
-      while (!stop.stop_requested()) {
-        if (!fired && cancel::requested()) {
-          t->cancel_running();
-          fired = true;
-        }
-        cv.wait_for(lock, stop, std::chrono::milliseconds(50), [] { return false; });  // wakes on stop
-      }
-    });
-  }
+  // A stop requested during a statement cancels it on the server, from the requesting thread
+  // (the Lua hook and shell commands watch the token themselves).
+  std::optional<stop_source::callback> cancel_sql;
+  if (m_target && m_target->configured())
+    cancel_sql.emplace(ctx.stop().on_request([t = m_target] { t->cancel_running(); }));
   struct unhook {
     target_session* t;
     ~unhook() {
@@ -285,14 +229,14 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   // The operator interrupted the run: record it, then (unless --no-rollback) roll back.
   auto cancel_run = [&](const phase_def& phase, const std::string& where, std::optional<step_error> err,
                         long long phase_ms, std::string_view tx) {
-    cancel::acknowledge();  // from here on nothing is interrupted: the rollback path must run
+    ctx.stop().acknowledge();  // from here on nothing is interrupted: the rollback path must run
     outcome.error = std::move(err);
     outcome.failed_step = where;
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "cancelled"}, {"duration_ms", phase_ms}};
     if (phase.transaction) f["transaction"] = std::string(tx);
     ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
-    ctx.audit("run.cancel", {{"signal", cancel::signal_number()}, {"at", where}, {"rollback", !opts.no_rollback}});
+    ctx.audit("run.cancel", {{"signal", ctx.stop().signal_number()}, {"at", where}, {"rollback", !opts.no_rollback}});
     if (opts.no_rollback) {
       m_out.message("interrupted: stopped without rolling back; 'runbook rollback " + outcome.run_id +
                     "' or 'runbook resume " + outcome.run_id + "' continues later");
@@ -331,7 +275,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         throw error(error_kind::usage, "phase '" + phase.name + "' was committing when run " + outcome.run_id +
                                            " was interrupted; resuming it needs its database target to ask what "
                                            "became of that COMMIT (--target, --dsn or RUNBOOK_DSN)");
-      db::xact_fate fate = settle_commit(*m_target, xid, opts.commit_patience, m_out);
+      db::xact_fate fate = settle_commit(*m_target, xid, opts.commit_patience, m_out, m_clock, ctx.stop());
       json f = {{"phase", phase.name}, {"xid", xid}, {"xact_status", std::string(db::to_string(fate))}};
       if (fate == db::xact_fate::committed) {
         f["action"] = "done";
@@ -400,7 +344,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         done.push_back({&phase, &step});
         continue;
       }
-      if (cancel::requested()) {
+      if (ctx.stop().requested()) {
         step_error err;
         err.kind = error_kind::cancelled;
         err.klass = "cancelled";
@@ -474,7 +418,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
         db::xact_fate fate = db::xact_fate::unknown;
         if (!xid.empty()) {
           try {
-            fate = settle_commit(*m_target, xid, opts.commit_patience, m_out);
+            fate = settle_commit(*m_target, xid, opts.commit_patience, m_out, m_clock, ctx.stop());
           } catch (const std::exception&) {
             // the server cannot be asked now: the outcome stays unknown
           }
@@ -512,308 +456,6 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   }
   // Failures that on_error = "continue" let pass still show: schedules and monitors must see them.
   return finish(outcome.continued.empty() ? status::succeeded : status::succeeded_with_failures);
-}
-
-void executor::arm(run_context& ctx, const runbook_def& book, const phase_def& phase, const step_def& step,
-                   step_call& call) const {
-  call.deadline = deadline_for(book, phase, step);
-  milliseconds st{0}, lt{30'000};
-  if (m_target && m_target->configured()) {
-    st = m_target->target().statement_timeout;
-    lt = m_target->target().lock_timeout;
-  }
-  if (step.statement_timeout) st = *step.statement_timeout;
-  if (step.lock_timeout) lt = *step.lock_timeout;
-  ctx.set_limits(call.deadline, st, lt);
-}
-
-executor::step_result executor::execute_step(run_context& ctx, const runbook_def& book, const phase_def& phase,
-                                             const step_def& step, on_error policy, const run_options& opts,
-                                             std::size_t index, std::size_t total) {
-  json base = step_fields(phase, step);
-  auto t0 = m_clock.now();
-  {
-    json f = base;
-    f["attempt"] = 1;
-    f["index"] = index;
-    f["of"] = total;
-    ctx.audit("step.start", std::move(f));
-  }
-  m_out.step_started(step, index, total);
-  step_call call{book, phase, step, 1, std::nullopt, &ctx};
-
-  auto end_record = [&](std::string_view st, int attempt, const step_error* err, json extra) {
-    json f = base;
-    f["status"] = std::string(st);
-    f["attempt"] = attempt;
-    f["duration_ms"] = ms_between(t0, m_clock.now());
-    if (err) f["error"] = err->to_json();
-    if (st == "failed") f["on_error"] = std::string(to_string(policy));
-    for (auto& [k, v] : extra.items()) f[k] = v;
-    // Synced with the next step's start (or the run's end), before anything else is acted on.
-    ctx.audit("step.end", std::move(f), false);
-  };
-  // Outside a transactional phase, the code that just ran must leave no transaction behind:
-  // one its SQL began and left open (or failed) is rolled back, and the step fails.
-  auto settle = [&](call_result& res) {
-    if (phase.transaction || !m_target) return;
-    auto why = m_target->close_stray_transaction();
-    if (!why) return;
-    if (res.error) {
-      res.error->message += "; " + *why;
-      return;
-    }
-    step_error err;
-    err.kind = error_kind::step_failed;
-    err.klass = "transaction_open";
-    err.message = describe_step(book, phase, step) + ": " + *why;
-    err.hint = "End the transaction in the same step (COMMIT), or leave BEGIN/COMMIT out and let each statement "
-               "commit on its own.";
-    res.error = std::move(err);
-  };
-  auto fail = [&](step_error err, int attempt) {
-    if (phase.transaction) explain_transaction_error(err, book, phase, step);
-    end_record("failed", attempt, &err, json::object());
-    m_out.step_finished(step, policy == on_error::cont ? "failed, continuing" : "failed",
-                        milliseconds(ms_between(t0, m_clock.now())), &err, "");
-    return step_result{step_status::failed, std::move(err)};
-  };
-
-  // Every step starts from a known session state, whatever earlier steps SET.
-  if (m_target) m_target->start_step();
-  if (step.has_when) {
-    arm(ctx, book, phase, step, call);
-    call_result w = step.body->when(call);
-    settle(w);
-    if (w.error) return fail(*w.error, 1);
-    if (!(w.value.is_boolean() && w.value.get<bool>()) && !w.value.is_null()) {
-      std::string reason = w.value.is_string() ? w.value.get<std::string>() : "its condition is false";
-      end_record("skipped", 1, nullptr, json{{"reason", reason}});
-      m_out.step_finished(step, "skipped", milliseconds(ms_between(t0, m_clock.now())), nullptr, reason);
-      return {step_status::skipped, std::nullopt};
-    }
-  }
-
-  if (step.confirm) {
-    json f = base;
-    f["text"] = *step.confirm;
-    bool yes = false;
-    if (opts.yes) {
-      yes = true;
-      f["by"] = "--yes";
-    } else if (m_confirm.interactive()) {
-      yes = m_confirm.ask("Step '" + step.name + "' of phase '" + phase.name + "' is destructive: " + *step.confirm);
-      f["by"] = "terminal";
-    } else {
-      f["by"] = "none";
-    }
-    f["answer"] = yes ? "yes" : "no";
-    f["operator"] = operator_identity();
-    ctx.audit("confirm", std::move(f));
-    if (!yes) {
-      step_error err;
-      err.kind = error_kind::not_confirmed;
-      err.klass = "not_confirmed";
-      err.message = describe_step(book, phase, step) + " needs confirmation (" + *step.confirm + ") and was not confirmed";
-      return fail(std::move(err), 1);
-    }
-  }
-
-  int attempts = std::max(1, step.retry.attempts);
-  std::optional<step_error> last;
-  for (int attempt = 1; attempt <= attempts; ++attempt) {
-    if (attempt > 1) {
-      milliseconds delay = backoff_delay(step.retry, attempt);
-      json f = base;
-      f["attempt"] = attempt;
-      f["delay_ms"] = delay.count();
-      f["error"] = last->to_json();
-      ctx.audit("step.retry", std::move(f));
-      m_out.step_retry(step, attempt, delay, *last);
-      m_clock.sleep_for(delay);
-      if (m_target) m_target->start_step();
-    }
-    call.attempt = attempt;
-    // In a transactional phase every attempt runs in a savepoint of its own: a failure rolls
-    // back exactly this step's work and leaves the phase's transaction usable.
-    std::unique_ptr<db::savepoint> sp;
-    if (phase.transaction) {
-      try {
-        ctx.set_limits(std::nullopt, milliseconds(0), milliseconds(0));
-        sp = std::make_unique<db::savepoint>(ctx.database(), "step " + step.name);
-      } catch (const std::exception& e) {
-        return fail(step_error_from(e), attempt);  // the transaction is gone: no retry here
-      }
-    }
-    arm(ctx, book, phase, step, call);
-    call_result r = step.body->run(call);
-    settle(r);
-    if (!r.error && step.has_verify) {
-      arm(ctx, book, phase, step, call);
-      call_result v = step.body->verify(call);
-      settle(v);
-      json f = base;
-      f["ok"] = v.ok();
-      if (v.error) f["error"] = v.error->to_json();
-      ctx.audit("verify", std::move(f), false);
-      if (v.error) {
-        if (sp) rollback_savepoint(*sp);
-        return fail(*v.error, attempt);
-      }
-    }
-    ctx.set_limits(std::nullopt, milliseconds(0), milliseconds(0));
-    if (r.error) {
-      last = r.error;
-      bool tx_lost = false;
-      if (sp) tx_lost = !rollback_savepoint(*sp);
-      if (!tx_lost && attempt < attempts && retryable(step.retry, *r.error)) continue;
-      return fail(*r.error, attempt);
-    }
-    if (sp) {
-      try {
-        sp->release();
-      } catch (const std::exception& e) {
-        step_error err = step_error_from(e);
-        if (auto how = m_target->ended_by_sql()) {  // the error it raised was caught (pcall)
-          err.sqlstate = "2D000";
-          err.message = "its SQL ended the phase's transaction (" + std::string(db::to_string(*how)) + "): " + err.message;
-        }
-        return fail(std::move(err), attempt);
-      }
-    }
-    json extra = json::object();
-    if (!r.value.is_null()) extra["result"] = r.value;
-    end_record("succeeded", attempt, nullptr, std::move(extra));
-    m_out.step_finished(step, "succeeded", milliseconds(ms_between(t0, m_clock.now())), nullptr,
-                        attempt > 1 ? "after " + std::to_string(attempt) + " attempts" : "");
-    return {step_status::succeeded, std::nullopt};
-  }
-  return fail(last.value_or(step_error{}), attempts);
-}
-
-run_outcome executor::rollback(const runbook_def& book, const run_state& state, const run_options& opts,
-                               const std::optional<std::string>& phase_filter) {
-  if (phase_filter) {
-    bool known = false;
-    for (const auto& p : book.phases) known = known || p.name == *phase_filter;
-    if (!known) throw error(error_kind::usage, "runbook '" + book.name + "' has no phase '" + *phase_filter + "'");
-  }
-  run_outcome outcome;
-  outcome.run_id = state.run_id;
-  run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
-  ctx.set_target(m_target);
-  ctx.set_config(m_config);
-  std::unique_ptr<db::connection> lock_conn;
-  std::unique_ptr<db::run_lock> lock;
-  if (book.lock && m_target && m_target->configured()) {
-    lock_conn = m_target->open_another("run lock");
-    lock = std::make_unique<db::run_lock>(*lock_conn, "runbook:" + book.name, outcome.run_id, book.name);
-  }
-  if (m_target) m_target->on_statement([&ctx](const db::statement_record& r) { ctx.record_statement(r); });
-  struct unhook {
-    target_session* t;
-    ~unhook() {
-      if (t) t->on_statement(nullptr);
-    }
-  } unhook_guard{m_target};
-  auto t0 = m_clock.now();
-  // Completed steps whose work stands: succeeded, and for a transactional phase committed.
-  std::vector<step_ref> done;
-  for (const auto& p : book.phases) {
-    if (phase_filter && p.name != *phase_filter) continue;
-    auto committed = state.phase_status.find(p.name);
-    bool phase_committed = committed != state.phase_status.end() && committed->second == status::succeeded;
-    for (const auto& s : p.steps) {
-      auto it = state.step_end.find({p.name, s.name});
-      bool ok = it != state.step_end.end() && it->second.value("status", "") == "succeeded";
-      if (ok && (!p.transaction || phase_committed)) done.push_back({&p, &s});
-    }
-  }
-  std::string why = "requested by " + operator_identity() + (opts.reason.empty() ? "" : ": " + opts.reason);
-  ctx.audit("run.rollback", {{"reason", why}, {"steps", done.size()},
-                             {"phase", phase_filter ? json(*phase_filter) : json(nullptr)}});
-  m_out.run_started(book, outcome.run_id, true, false);
-  m_out.rollback_started(phase_filter ? "phase '" + *phase_filter + "' only" : "every completed step");
-  std::optional<step_error> rb_fail;
-  int undone = 0;
-  bool ok = compensate(ctx, book, done, &state, rb_fail, undone);
-  outcome.error = rb_fail;
-  outcome.rolled_back = ok;
-  outcome.status = std::string(ok ? status::rolled_back : status::rollback_failed);
-  outcome.duration = milliseconds(ms_between(t0, m_clock.now()));
-  json f = {{"status", outcome.status}, {"duration_ms", outcome.duration.count()}, {"undone", undone},
-            {"rolled_back", ok}};
-  if (outcome.error) f["error"] = outcome.error->to_json();
-  ctx.set_position(nullptr, nullptr);
-  ctx.audit("run.end", std::move(f));
-  if (undone == 0) m_out.message("nothing to roll back: no completed step with a rollback handler that was not undone already");
-  m_out.run_finished(outcome.status, outcome.duration, outcome.run_id);
-  return outcome;
-}
-
-bool executor::compensate(run_context& ctx, const runbook_def& book, const std::vector<step_ref>& done,
-                          const run_state* resumed, std::optional<step_error>& failure, int& undone) {
-  for (auto it = done.rbegin(); it != done.rend(); ++it) {
-    const phase_def& phase = *it->phase;
-    const step_def& step = *it->step;
-    if (!step.has_rollback) continue;
-    if (resumed && resumed->rolled_back.count({phase.name, step.name})) continue;
-    ctx.set_position(&phase, &step);
-    json base = step_fields(phase, step);
-    ctx.audit("rollback.start", base);
-    ++undone;
-    auto t0 = m_clock.now();
-    step_call call{book, phase, step, 1, std::nullopt, &ctx};
-    if (m_target) m_target->start_step();
-    arm(ctx, book, phase, step, call);
-    call_result r = step.body->rollback(call);
-    if (m_target) {
-      if (auto why = m_target->close_stray_transaction()) {
-        step_error err;
-        err.kind = error_kind::step_failed;
-        err.klass = "transaction_open";
-        err.message = *why;  // compensate() says whose rollback failed
-        if (r.error) r.error->message += "; " + *why;
-        else r.error = std::move(err);
-      }
-    }
-    ctx.set_limits(std::nullopt, milliseconds(0), milliseconds(0));
-    json f = base;
-    f["status"] = r.ok() ? "succeeded" : "failed";
-    f["duration_ms"] = ms_between(t0, m_clock.now());
-    if (r.error) f["error"] = r.error->to_json();
-    ctx.audit("rollback.end", std::move(f), false);
-    m_out.rollback_step(phase, step, r.ok() ? "succeeded" : "failed", r.error ? &*r.error : nullptr);
-    if (r.error) {
-      failure = r.error;
-      failure->message = "the rollback of " + describe_step(book, phase, step) + " failed: " + failure->message;
-      return false;
-    }
-  }
-  return true;
-}
-
-void print_dry_run(const runbook_def& book, const run_options& opts, reporter& m_out) {
-  m_out.run_started(book, "", false, true);
-  std::size_t index = 0, phase_no = 0, total = book.step_count();
-  for (const auto& phase : book.phases) {
-    m_out.phase_started(phase, ++phase_no, book.phases.size());
-    for (const auto& step : phase.steps) {
-      ++index;
-      std::string line = "[" + std::to_string(index) + "/" + std::to_string(total) + "] would run '" + step.name + "'";
-      std::vector<std::string> notes;
-      if (step.has_when) notes.push_back("if its `when` allows");
-      if (step.confirm) notes.push_back(std::string(opts.yes ? "confirmed by --yes: " : "asks to confirm: ") + *step.confirm);
-      if (step.retry.attempts > 1)
-        notes.push_back("up to " + std::to_string(step.retry.attempts) + " attempts");
-      milliseconds limit = step.timeout ? *step.timeout : phase.timeout ? *phase.timeout : book.timeout;
-      notes.push_back("time limit " + format_duration(limit));
-      if (step.has_verify) notes.push_back("then verify");
-      if (step.has_rollback) notes.push_back("has a rollback");
-      line += " (" + join(notes, ", ") + ")";
-      m_out.message(line);
-    }
-  }
 }
 
 }  // namespace rb::run

@@ -10,6 +10,7 @@
 #include "engine/run/journal.hpp"
 #include "engine/run/model.hpp"
 #include "engine/run/reporter.hpp"
+#include "engine/run/stop.hpp"
 #include "engine/run/target.hpp"
 #include "engine/util/clock.hpp"
 
@@ -64,9 +65,19 @@ void require_confirmable(const runbook_def& book, const run_options& opts, const
 /// Prints what a run would do, without running any runbook code or writing the audit log.
 void print_dry_run(const runbook_def& book, const run_options& opts, reporter& out);
 
+/// Runs one run at a time, with its own services: the clock `clk` (deadlines, backoff, commit
+/// patience) and a stop token. Two executors in one process (two threads) never see each
+/// other's cancel or deadline.
 class executor {
  public:
   executor(audit::log& log, reporter& out, clock& clk, confirmer& confirm);
+  /// The stop token of this executor's runs: request() stops the run in progress (its step
+  /// interrupted, its SQL cancelled, its shell commands killed), which records it and rolls
+  /// back (or not, with run_options::no_rollback). A request made before a run starts stops
+  /// it before its first step. The CLI forwards SIGINT/SIGTERM to it (cancel::forward).
+  stop_source& stop() { return *m_stop; }
+  /// Uses `stop` (owned by the caller, e.g. a scheduler's per-run token) instead of its own.
+  void use_stop(stop_source& stop) { m_stop = &stop; }
   /// The database target: transactional phases, savepoints, the run lock and ctx.db use it.
   void use_target(target_session& target) { m_target = &target; }
   /// The configuration, for db.connect("other-target").
@@ -125,6 +136,8 @@ class executor {
   reporter& m_out;
   clock& m_clock;
   confirmer& m_confirm;
+  stop_source m_own_stop;
+  stop_source* m_stop = &m_own_stop;
 };
 
 }  // namespace rb::run

@@ -1,9 +1,6 @@
 // Resume after a crash: commits settled by the server, interrupted steps verified or re-run.
 #include "engine/run/recovery.hpp"
 
-#include <thread>
-
-#include "engine/run/cancel.hpp"
 #include "engine/run/context.hpp"
 #include "engine/run/state.hpp"
 #include "engine/util/duration.hpp"
@@ -21,20 +18,21 @@ std::string ways_on(const std::string& run_id) {
 
 }  // namespace
 
-db::xact_fate settle_commit(target_session& target, const std::string& xid, milliseconds patience, reporter& out) {
+db::xact_fate settle_commit(target_session& target, const std::string& xid, milliseconds patience, reporter& out,
+                            rb::clock& clk, const stop_source& stop) {
   if (xid.empty()) return db::xact_fate::unknown;
-  auto until = std::chrono::steady_clock::now() + patience;
+  auto until = clk.now() + patience;
   bool told = false;
   for (;;) {
     db::xact_fate fate = db::xact_status(target.get(), xid);
-    if (fate != db::xact_fate::in_progress || std::chrono::steady_clock::now() >= until || cancel::requested())
+    if (fate != db::xact_fate::in_progress || clk.now() >= until || stop.requested())
       return fate;
     if (!told) {
       out.message("the COMMIT of transaction " + xid + " is still running on the server; waiting up to " +
                   format_duration(patience) + " for it to finish");
       told = true;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    clk.sleep_for(std::chrono::milliseconds(100), stop);
   }
 }
 

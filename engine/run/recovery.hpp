@@ -23,9 +23,11 @@
 namespace rb::run {
 
 /// What became of transaction `xid`, asked on the target. While its COMMIT still runs on the
-/// server (a slow deferred trigger), waits up to `patience`, polling. Throws when the server
+/// server (a slow deferred trigger), waits up to `patience` on the run's clock `clk`, polling,
+/// and stops waiting when `stop` is requested. Throws when the server
 /// cannot be asked (the run stays open: resume again).
-db::xact_fate settle_commit(target_session& target, const std::string& xid, milliseconds patience, reporter& out);
+db::xact_fate settle_commit(target_session& target, const std::string& xid, milliseconds patience, reporter& out,
+                            rb::clock& clk, const stop_source& stop);
 
 /// The in_doubt error of a phase whose COMMIT the server could not settle (`fate` is
 /// in_progress or unknown): what is known, and what the operator should do.

@@ -258,7 +258,7 @@ process_result run(const process_options& opts) {
 
     if (!term_at && !child.reaped()) {
       bool expired = deadline && now >= *deadline;
-      if (!expired && opts.cancelled && now >= next_cancel_check) {
+      if (!expired && opts.cancelled && (opts.cancel_fd >= 0 || now >= next_cancel_check)) {
         next_cancel_check = now + k_tick;
         result.cancelled = opts.cancelled();
       }
@@ -282,7 +282,7 @@ process_result run(const process_options& opts) {
       if (!pidfd.valid()) wake_at(now + k_tick);
       if (!term_at) {
         if (deadline) wake_at(*deadline);
-        if (opts.cancelled) wake_at(next_cancel_check);
+        if (opts.cancelled && opts.cancel_fd < 0) wake_at(next_cancel_check);
       } else if (!killed) {
         wake_at(*term_at + k_kill_grace);
       }
@@ -293,9 +293,11 @@ process_result run(const process_options& opts) {
       wake_at(*drain_at + k_drain_grace);
     }
 
-    std::array<pollfd, 4> fds{};
+    std::array<pollfd, 5> fds{};
     nfds_t n = 0;
     int out_i = -1, err_i = -1, in_i = -1, pid_i = -1;
+    // Readable when a cancel may have come: the top of the loop asks `cancelled` then.
+    if (opts.cancelled && opts.cancel_fd >= 0 && !term_at && !child.reaped()) fds[n++] = {opts.cancel_fd, POLLIN, 0};
     if (out.open()) fds[out_i = static_cast<int>(n++)] = {out.fd(), POLLIN, 0};
     if (err.open()) fds[err_i = static_cast<int>(n++)] = {err.fd(), POLLIN, 0};
     if (parent_in.valid()) fds[in_i = static_cast<int>(n++)] = {parent_in.get(), POLLOUT, 0};

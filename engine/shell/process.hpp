@@ -36,9 +36,12 @@ struct process_options {
   /// and LOGNAME become the user's unless `clear_env` or `env` says otherwise. When not root,
   /// naming the current user is accepted and any other user is an error.
   std::optional<std::string> run_as_user{};
-  /// Polled about every 50 ms while the child runs; returning true kills its process group as a
-  /// timeout does.
+  /// Returning true kills the child's process group as a timeout does. Polled about every
+  /// 50 ms while the child runs, or, with `cancel_fd`, asked whenever that descriptor is readable.
   std::function<bool()> cancelled{};
+  /// A descriptor that becomes readable when `cancelled` may have turned true (a run's stop
+  /// token, run::stop_source::wake_fd): the wait wakes at once instead of polling. -1: none.
+  int cancel_fd = -1;
   /// Called with each chunk of output as it is read, before it is trimmed to `output_limit`.
   std::function<void(std::string_view chunk, bool is_stderr)> on_output{};
 };

@@ -1,4 +1,4 @@
-// Time: the real clock and UTC time stamps.
+// Time: the real clock, the manual clock of tests, and UTC time stamps.
 #include "engine/util/clock.hpp"
 
 #include <ctime>
@@ -11,6 +11,26 @@ std::chrono::steady_clock::time_point system_clock::now() const {
 }
 
 void system_clock::sleep_for(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+
+bool system_clock::sleep_for(std::chrono::milliseconds d, const interrupt& stop) { return !stop.wait_for(d); }
+
+system_clock& system_clock::instance() {
+  static system_clock c;
+  return c;
+}
+
+void manual_clock::sleep_for(std::chrono::milliseconds d) {
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_sleeps.push_back(d);
+  }
+  advance(d);
+}
+
+std::vector<std::chrono::milliseconds> manual_clock::sleeps() const {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return m_sleeps;
+}
 
 namespace {
 std::string format_utc(const char* fmt, bool millis) {

@@ -23,7 +23,7 @@
 #include "bindings/loader.hpp"
 #include "bindings/open_all.hpp"
 #include "bindings/sandbox.hpp"
-#include "engine/run/cancel.hpp"
+#include "engine/run/stop.hpp"
 #include "engine/util/text.hpp"
 #include "tests/support/child.hpp"
 #include "tests/support/pg_fixture.hpp"
@@ -327,7 +327,9 @@ child_report stuck_child(std::chrono::milliseconds deadline, bool cancel) {
         lua_pushcfunction(box.state(), l_stuck_in_c);
         box.set_global("stuck");
         box.load_string("stuck()", "stuck.lua");
-        if (cancel) rb::run::cancel::request(SIGTERM);
+        rb::run::stop_source stop;  // the operator's cancel, outside any run
+        box.use_stop(&stop);
+        if (cancel) stop.request(SIGTERM);
         std::optional<steady::time_point> until;
         if (deadline > 0ms) until = steady::now() + deadline;
         auto err = box.call(0, 0, until);
