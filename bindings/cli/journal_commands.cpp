@@ -64,8 +64,8 @@ int cmd_log(std::vector<std::string> args) {
     }
     std::string ev = rec.value("event", "");
     std::cout << rec.value("ts", "") << "  " << pad(ev, 15);
-    std::string where = rec.value("phase", "");
-    if (rec.contains("step")) where += "/" + rec.value("step", "");
+    std::string where = run::text_field(rec, "phase");
+    if (rec.contains("step")) where += "/" + run::text_field(rec, "step");
     if (!where.empty()) std::cout << pad(where, 28);
     if (ev == "run.start")
       std::cout << rec.value("runbook", "") << " by " << rec.value("operator", "") << " params " << json_text(rec["params"])

@@ -136,11 +136,17 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
   executor exec(log, out, clk, confirm);
   exec.use_target(session);
   exec.use_config(cfg);
-  // Fingerprints are taken through the rehearsal's context, outside the rehearsed run.
+  // Fingerprints are taken through the rehearsal's context, outside the rehearsed run, and
+  // their statements audited under its id (the executor hooks its own runs in between).
   probe_ctx.set_target(&session);
+  auto probe_statements = [&] {
+    session.on_statement([&probe_ctx](const db::statement_record& r) { probe_ctx.record_statement(r); });
+  };
+  probe_statements();
   int before = fp.take(probe_ctx, options.fingerprint);
   cancel::install_handlers();
   res.forward = exec.run(book, opts);
+  probe_statements();
   res.before_digest = fp.digest(before);
   std::vector<std::string> no_rollback = steps_without_rollback(book);
   res.has_rollback = no_rollback.size() < book.step_count();
@@ -160,6 +166,7 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
     } else if (succeeded(res.forward)) {
       run_state state = load_run(options.audit_file, res.forward.run_id);
       res.rollback = exec.rollback(book, state, opts, std::nullopt).status;
+      probe_statements();
     } else {
       res.rollback = res.forward.rolled_back ? "ran after the failure" : "did not run";
     }
@@ -170,6 +177,8 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
       res.notes.insert(res.notes.begin(), "steps with no rollback handler: " + join(no_rollback, ", "));
     res.after_digest = fp.digest(after);
   }
+  session.on_statement(nullptr);
+  probe_ctx.flush_statements();
   json schemas = options.fingerprint.schemas.empty() ? json("all") : json(options.fingerprint.schemas);
   log.append(res.forward.run_id, "rehearsal",
              {{"runbook", book.name},
