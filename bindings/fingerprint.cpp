@@ -1,4 +1,4 @@
-// Fingerprints from C++: stdlib's fingerprint module driven for `runbook rehearse`.
+// The rehearsal's fingerprinter over stdlib's fingerprint module: take, diff, digest.
 #include "bindings/fingerprint.hpp"
 
 #include "bindings/convert.hpp"
@@ -27,7 +27,7 @@ void fingerprint_probe::push_module(run::run_context& ctx) {
   if (err) fail(*err);
 }
 
-int fingerprint_probe::take(run::run_context& ctx, const fingerprint_options& opts) {
+int fingerprint_probe::take(run::run_context& ctx, const run::fingerprint_options& opts) {
   lua_State* L = m_sb.state();
   int top = lua_gettop(L);
   push_module(ctx);

@@ -1,4 +1,4 @@
-// Fingerprints from C++: stdlib's fingerprint module driven for `runbook rehearse`.
+// The rehearsal's fingerprinter (engine/run/rehearsal) over stdlib's fingerprint module.
 #pragma once
 
 #include <string>
@@ -6,31 +6,25 @@
 
 #include "bindings/sandbox.hpp"
 #include "engine/run/context.hpp"
+#include "engine/run/rehearsal.hpp"
 
 namespace rb::lua {
 
-/// What a fingerprint covers: `schemas` (empty: every schema but PostgreSQL's own), and with
-/// `data` the row counts, content hashes and sequence positions.
-struct fingerprint_options {
-  std::vector<std::string> schemas{};
-  bool data = true;
-};
-
-/// Takes fingerprints of the run's database (stdlib/fingerprint.lua) and compares them. The
-/// fingerprints stay in the Lua state; a handle is a registry reference.
-class fingerprint_probe {
+/// The rehearsal's fingerprinter over stdlib's fingerprint module (fingerprint.take,
+/// fingerprint.diff). The fingerprints stay in the Lua state; a handle is a registry reference.
+class fingerprint_probe final : public run::fingerprinter {
  public:
   explicit fingerprint_probe(sandbox& sb) : m_sb(sb) {}
-  ~fingerprint_probe();
+  ~fingerprint_probe() override;
   fingerprint_probe(const fingerprint_probe&) = delete;
   fingerprint_probe& operator=(const fingerprint_probe&) = delete;
 
   /// fingerprint.take(ctx.db, opts) of ctx's target. Throws rb::error on failure.
-  int take(run::run_context& ctx, const fingerprint_options& opts = {});
+  int take(run::run_context& ctx, const run::fingerprint_options& opts) override;
   /// fingerprint.diff(a, b) in words; empty when the two are the same.
-  std::vector<std::string> diff(run::run_context& ctx, int a, int b);
+  std::vector<std::string> diff(run::run_context& ctx, int a, int b) override;
   /// The fingerprint's digest.
-  std::string digest(int fp);
+  std::string digest(int fp) override;
 
  private:
   void push_module(run::run_context& ctx);

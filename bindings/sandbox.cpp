@@ -77,7 +77,7 @@ std::string join_args_tostring(lua_State* L) {
   return out;
 }
 
-int l_print_impl(lua_State* L) {
+int l_base_print(lua_State* L) {
   std::string line = join_args_tostring(L);
   sandbox& sb = sandbox::from(L);
   if (sb.current_run()) sb.current_run()->log(line);
@@ -86,7 +86,7 @@ int l_print_impl(lua_State* L) {
 }
 
 /// load(chunk [, chunkname [, mode [, env]]]) and loadstring(chunk [, chunkname]): source only.
-int l_load_impl(lua_State* L) {
+int l_base_load(lua_State* L) {
   size_t len = 0;
   const char* code = luaL_checklstring(L, 1, &len);
   const char* name = luaL_optstring(L, 2, "=(load)");
@@ -130,7 +130,7 @@ bool valid_module_name(const std::string& name) {
   return name.find("..") == std::string::npos;
 }
 
-int l_require_impl(lua_State* L) {
+int l_base_require(lua_State* L) {
   std::string name = luaL_checkstring(L, 1);
   push_registry(L, k_loaded);
   lua_getfield(L, -1, name.c_str());
@@ -391,13 +391,13 @@ void sandbox::build_globals() {
   }
   lua_setfield(L, -3, "os");
   lua_pop(L, 1);
-  lua_pushcfunction(L, trampoline<l_print_impl>);
+  lua_pushcfunction(L, trampoline<l_base_print>);
   lua_setfield(L, -2, "print");
-  lua_pushcfunction(L, trampoline<l_load_impl>);
+  lua_pushcfunction(L, trampoline<l_base_load>);
   lua_setfield(L, -2, "load");
-  lua_pushcfunction(L, trampoline<l_load_impl>);
+  lua_pushcfunction(L, trampoline<l_base_load>);
   lua_setfield(L, -2, "loadstring");
-  lua_pushcfunction(L, trampoline<l_require_impl>);
+  lua_pushcfunction(L, trampoline<l_base_require>);
   lua_setfield(L, -2, "require");
   // Every C function of LuaJIT's own libraries a runbook can reach, before the runbook
   // modules are added: these are C, never throw C++ exceptions, and recursion through them

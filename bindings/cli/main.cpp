@@ -6,7 +6,7 @@
 #include <iostream>
 #include <memory>
 
-#include "bindings/cli/commands.hpp"
+#include "bindings/cli/dispatch.hpp"
 #include "engine/util/secrets.hpp"
 
 int main(int argc, char** argv) {

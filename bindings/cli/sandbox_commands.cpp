@@ -1,6 +1,6 @@
 // `runbook sandbox list|clean`: the throwaway PostgreSQL clusters on this machine, and removing
 // those whose owning process is gone.
-#include "bindings/cli/sandbox_commands.hpp"
+#include "bindings/cli/commands.hpp"
 
 #include <cstdio>
 #include <cxxopts.hpp>
@@ -30,7 +30,7 @@ std::string human_size(std::uintmax_t bytes) {
 
 }  // namespace
 
-int cmd_sandbox(std::vector<std::string> args) {
+int cmd_sandbox(command_args args) {
   cxxopts::Options options("runbook sandbox",
                            "List the throwaway PostgreSQL clusters (--sandbox, rehearse, db.sandbox()) in $TMPDIR, "
                            "or stop and remove the stale ones: those whose owning process is gone.");

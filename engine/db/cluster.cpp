@@ -1,4 +1,4 @@
-// A throwaway PostgreSQL cluster for `runbook run --sandbox` and the test suite: initdb, start, stop, remove.
+// A throwaway PostgreSQL cluster (--sandbox, rehearse, db.sandbox(), the test suite): initdb, start, stop, remove.
 #include "engine/db/cluster.hpp"
 
 #include <pwd.h>

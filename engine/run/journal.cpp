@@ -7,6 +7,11 @@
 
 namespace rb::run {
 
+std::string text_field(const json& record, const char* key) {
+  auto it = record.find(key);
+  return it != record.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 bool run_state::step_done(const std::string& phase, const std::string& step) const {
   auto it = step_end.find({phase, step});
   if (it == step_end.end()) return false;
@@ -35,7 +40,8 @@ run_state load_run(const std::filesystem::path& log, const std::string& id) {
     if (r.value("run", "") != s.run_id) return;
     s.records.push_back(r);
     std::string ev = r.value("event", "");
-    step_key key{r.value("phase", ""), r.value("step", "")};
+    // run.rollback has "phase": null when it covers every phase.
+    step_key key{text_field(r, "phase"), text_field(r, "step")};
     if (ev == "run.start") s.start = r;
     else if (ev == "run.end") s.end = r;
     else if (ev == "run.resume") s.end.reset();  // a resumed run is open again
@@ -63,7 +69,8 @@ run_state load_run(const std::filesystem::path& log, const std::string& id) {
   // In the order they ran; a step that failed and was later run again counts by its last end.
   for (const auto& r : s.records) {
     if (r.value("event", "") != "step.end") continue;
-    step_key key{r.value("phase", ""), r.value("step", "")};
+    // run.rollback has "phase": null when it covers every phase.
+    step_key key{text_field(r, "phase"), text_field(r, "step")};
     const json& last = s.step_end.at(key);
     if (last.value("seq", 0ULL) == r.value("seq", 0ULL) && r.value("status", "") == "failed" &&
         r.value("on_error", "") == "continue")

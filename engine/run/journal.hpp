@@ -45,6 +45,9 @@ struct run_state {
 /// run or more than one run matches.
 run_state load_run(const std::filesystem::path& log, const std::string& id);
 
+/// A record's string field, or "" when it is missing, null or not a string.
+std::string text_field(const json& record, const char* key);
+
 /// One line of `runbook history`.
 struct run_summary {
   std::string run_id, runbook, status, started, ended, op, reason, host;

@@ -43,8 +43,13 @@ class target_session {
   std::optional<db::tx_end> ended_by_sql() const { return m_conn ? m_conn->ended_by_sql() : std::nullopt; }
   /// A second, independent connection to the same target (run lock, db.connect()).
   std::unique_ptr<db::connection> open_another(const std::string& purpose) const;
-  /// Called for every statement on connections this session opens.
-  void on_statement(std::function<void(const db::statement_record&)> fn) { m_on_statement = std::move(fn); }
+  /// Called for every statement on connections this session opens, and on the one open now
+  /// (a run that starts on a connection opened before it, as a rehearsal's, is audited too; an
+  /// ended run's hook does not outlive it).
+  void on_statement(std::function<void(const db::statement_record&)> fn) {
+    m_on_statement = std::move(fn);
+    if (m_conn) m_conn->on_statement(m_on_statement);
+  }
 
  private:
   std::optional<resolved_target> m_target;

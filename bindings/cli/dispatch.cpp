@@ -1,0 +1,139 @@
+// The command table (a new command is one line here), the overview help, "did you mean", and
+// the error → exit code mapping every command shares.
+#include "bindings/cli/dispatch.hpp"
+
+#include <iostream>
+#include <string_view>
+#include <utility>
+
+#include "bindings/cli/commands.hpp"
+#include "bindings/cli/options.hpp"
+#include "engine/db/dsn.hpp"
+#include "engine/error.hpp"
+#include "engine/util/secrets.hpp"
+#include "engine/util/text.hpp"
+
+namespace rb::cli {
+namespace {
+
+/// One command: its name, the function that runs it, and its lines in `runbook --help`
+/// (usage, then what it does; a line break in the latter continues it on the next line).
+struct command {
+  const char* name;
+  int (*run)(command_args args);
+  std::vector<std::pair<const char*, const char*>> help;
+};
+
+const std::vector<command>& commands() {
+  static const std::vector<command> table = {
+      {"list", cmd_list, {{"list", "list the runbooks on the search path"}}},
+      {"show", cmd_show, {{"show NAME", "show a runbook's params, phases and steps (--format text|json)"}}},
+      {"check", cmd_check, {{"check [PATH...]", "load and validate runbooks; errors name the file and line"}}},
+      {"run", cmd_run, {{"run NAME", "run a runbook (--param k=v, --dry-run, --yes, --reason, --json)"}}},
+      {"resume", cmd_resume, {{"resume RUN", "continue an interrupted run from its first unfinished step"}}},
+      {"rollback", cmd_rollback,
+       {{"rollback RUN", "run the rollback path of a finished or interrupted run (--phase NAME)"}}},
+      {"rehearse", cmd_rehearse,
+       {{"rehearse NAME", "prove the rollback on a copy: clone, run forward, roll back, compare"}}},
+      {"history", cmd_history, {{"history [NAME]", "list past runs and how they ended"}}},
+      {"log", cmd_log, {{"log RUN", "show every audit record of one run"}}},
+      {"audit", cmd_audit,
+       {{"audit verify [FILE]", "check the audit log's hash chain; names the first broken record"},
+        {"audit head [FILE]", "print the last record's SEQ:HASH, to keep outside (audit verify --head)"}}},
+      {"sandbox", cmd_sandbox,
+       {{"sandbox list|clean", "show the throwaway PostgreSQL clusters; clean stops and removes\n"
+                               "those whose runbook process is gone (crash, kill -9)"}}},
+  };
+  return table;
+}
+
+constexpr const char* k_usage = R"(runbook — run PostgreSQL operations as audited, resumable Lua runbooks.
+
+Usage: runbook <command> [options]
+
+Commands:
+)";
+
+constexpr const char* k_more = R"(
+Runbooks are found in ./runbooks and in the directories of RUNBOOK_PATH (colon-separated);
+runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
+State (the audit log, audit.jsonl) lives in --state-dir, $RUNBOOK_STATE_DIR,
+$XDG_STATE_HOME/runbook or ~/.local/state/runbook.
+
+Ctrl-C stops the running step (its SQL cancelled, its commands killed) and rolls back
+(unless --no-rollback); a second Ctrl-C stops at once, and 'runbook resume' continues.
+
+Exit codes: 0 succeeded, 1 run failed (rolled back), 2 usage or bad input,
+3 rollback failed, 4 succeeded with failures (steps with on_error = "continue" failed),
+75 locked by another run, 130 cancelled.
+
+After a crash, 'runbook resume' never runs a committed phase twice: it asks the server what
+became of a COMMIT in flight. A step interrupted outside a transaction is checked by its
+verify, re-run only if it is idempotent = true, and otherwise waits for the operator
+(--rerun-interrupted or --mark-interrupted-done).
+
+'runbook <command> --help' describes a command's options.
+)";
+
+/// `runbook --help`: the usage, one entry per command of the table, and the rest.
+void print_overview() {
+  constexpr std::size_t k_column = 25;
+  std::cout << k_usage;
+  for (const auto& c : commands()) {
+    for (const auto& [usage, what] : c.help) {
+      std::string text = what;
+      for (std::size_t at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 1))
+        text.insert(at + 1, std::string(k_column + 2, ' '));
+      std::cout << "  " << pad(usage, k_column) << text << "\n";
+    }
+  }
+  std::cout << k_more;
+}
+
+/// Overwrites the password of every --dsn in the process's own argv (commands parse a copy):
+/// /proc/PID/cmdline shows argv to every local user for as long as the process runs.
+void hide_dsn_passwords(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    char* dsn = nullptr;
+    if (a == "--dsn" && i + 1 < argc) dsn = argv[++i];
+    else if (a.rfind("--dsn=", 0) == 0) dsn = argv[i] + 6;
+    if (!dsn) continue;
+    if (auto pw = db::dsn_password(dsn)) secrets::add(*pw);
+    db::redact_dsn_in_place(dsn);
+  }
+}
+
+}  // namespace
+
+int dispatch(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  hide_dsn_passwords(argc, argv);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    print_overview();
+    return args.empty() ? exit_codes::usage : exit_codes::ok;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::cout << "runbook " << RUNBOOK_VERSION << "\n";
+    return 0;
+  }
+  std::string name = args[0];
+  args.erase(args.begin());
+  try {
+    std::vector<std::string> names;
+    for (const auto& c : commands()) {
+      if (name == c.name) return c.run(std::move(args));
+      names.push_back(c.name);
+    }
+    throw error(error_kind::usage, "unknown command '" + name + "'" + did_you_mean(name, names) +
+                                       "; see 'runbook --help'");
+  } catch (const error& e) {
+    std::cerr << "runbook: " << secrets::redact(e.what()) << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "runbook: internal error: " << secrets::redact(e.what()) << "\n";
+    return exit_codes::failed;
+  }
+}
+
+}  // namespace rb::cli
