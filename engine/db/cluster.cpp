@@ -182,6 +182,27 @@ cluster::cluster(cluster_options options) {
   undo.armed = false;
 }
 
+std::unique_ptr<cluster> cluster::attach(const fs::path& base_dir, std::string database) {
+  std::unique_ptr<cluster> c(new cluster(attach_tag{}));
+  c->m_owner_pid = ::getpid();
+  c->m_base_dir = fs::absolute(base_dir);
+  c->m_data_dir = c->m_base_dir / "data";
+  c->m_log_file = c->m_base_dir / "server.log";
+  c->m_database = std::move(database);
+  if (::geteuid() == 0) c->m_server_user = k_server_user;
+  // postmaster.pid: pid, data directory, start time, port, socket directory, ...
+  std::ifstream in(c->m_data_dir / "postmaster.pid");
+  std::string pid, data, started, port, socket;
+  if (!std::getline(in, pid) || !std::getline(in, data) || !std::getline(in, started) || !std::getline(in, port) ||
+      !std::getline(in, socket) || port.empty() || socket.empty() || port.find_first_not_of("0123456789") != std::string::npos)
+    throw error(error_kind::io, "unable to attach to the PostgreSQL cluster in '" + c->m_base_dir.string() +
+                                    "': no running server (data/postmaster.pid is missing or incomplete)");
+  c->m_port = std::stoi(port);
+  c->m_socket_dir = socket;
+  c->m_running = true;  // m_created stays false: teardown() leaves it alone
+  return c;
+}
+
 void cluster::keep() noexcept {
   m_keep = true;
   if (!m_owner_file) return;

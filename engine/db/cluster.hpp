@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +54,12 @@ class cluster {
   cluster(const cluster&) = delete;
   cluster& operator=(const cluster&) = delete;
 
+  /// A handle on a server that another process created in `base_dir` and still runs (the test
+  /// suite's shared cluster, a kept sandbox): its port and socket directory are read from
+  /// data/postmaster.pid, `database` is what dsn() names. Destroying the handle stops and
+  /// removes nothing. Throws rb::error (kind io) when no server runs there.
+  static std::unique_ptr<cluster> attach(const std::filesystem::path& base_dir, std::string database = "runbook");
+
   /// libpq keyword DSN for the default database:
   /// "host=<socket dir> port=<port> dbname=<database> user=postgres".
   std::string dsn() const;
@@ -98,6 +105,8 @@ class cluster {
   std::string connect_hint() const;
 
  private:
+  struct attach_tag {};
+  explicit cluster(attach_tag) {}
   void init(const cluster_options& options);
   void write_config(const std::map<std::string, std::string>& settings) const;
   void start_server();

@@ -80,6 +80,13 @@ class Fingerprint : public rb::testing::RunbookTest {
   }
 };
 
+/// Fingerprints cover the cluster's roles, which every test of a shared server would see appear:
+/// the tests that create roles have a server of their own (tests/support/pg_fixture.hpp).
+class FingerprintOfRoles : public Fingerprint {
+ protected:
+  void SetUp() override { dsn = rb::testing::fresh_database(rb::testing::private_cluster(), "fingerprint_roles"); }
+};
+
 TEST_F(Fingerprint, TheSameStateGivesTheSameDigestTwiceAndAnEmptyDiff) {
   sql(k_app_schema);
   auto o = run(R"lua(local fingerprint = require "fingerprint"
@@ -265,7 +272,7 @@ TEST_F(Fingerprint, SchemasNarrowsWhatIsCompared) {
   EXPECT_EQ(logged(), (strings{"true true true"}));
 }
 
-TEST_F(Fingerprint, RolesTheirAttributesMembershipsAndSettingsAreSeen) {
+TEST_F(FingerprintOfRoles, RolesTheirAttributesMembershipsAndSettingsAreSeen) {
   sql("create role fp_reader; create role fp_app login");
   EXPECT_EQ(diff_after("create role fp_extra; grant fp_reader to fp_app; alter role fp_app nologin connection limit 5;"
                        "alter role fp_reader set work_mem = '8MB'; comment on role fp_app is 'the application'"),
@@ -274,7 +281,7 @@ TEST_F(Fingerprint, RolesTheirAttributesMembershipsAndSettingsAreSeen) {
                      "role fp_extra added", "role fp_reader: setting work_mem=8MB added"}));
 }
 
-TEST_F(Fingerprint, GrantsOwnersAndCommentsOnEveryObjectAreSeen) {
+TEST_F(FingerprintOfRoles, GrantsOwnersAndCommentsOnEveryObjectAreSeen) {
   sql("create role fp_owner; create role fp_ro");
   EXPECT_EQ(diff_after("grant select on users to fp_ro; grant update (body) on messages to fp_ro with grant option;"
                        "alter table conversations owner to fp_owner; grant usage on schema public to fp_ro;"
@@ -291,7 +298,7 @@ TEST_F(Fingerprint, GrantsOwnersAndCommentsOnEveryObjectAreSeen) {
                      "table messages: comment added: \"chat\"", "table users: SELECT granted to fp_ro"}));
 }
 
-TEST_F(Fingerprint, AGrantUndoneByItsRevokeAndAnOwnerChangedBackCompareEqual) {
+TEST_F(FingerprintOfRoles, AGrantUndoneByItsRevokeAndAnOwnerChangedBackCompareEqual) {
   sql("create role fp_undone");
   EXPECT_EQ(diff_after("grant select, insert on users to fp_undone; revoke select, insert on users from fp_undone;"
                        "alter table users owner to fp_undone; alter table users owner to postgres;"

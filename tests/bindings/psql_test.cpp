@@ -114,7 +114,8 @@ TEST_F(Psql, TheStepDeadlineKillsItAndItsStatement) {
   auto admin = rb::testing::connect(dsn);
   std::string left = "?";
   for (int i = 0; i < 100 && left != "0"; ++i) {
-    left = rb::testing::scalar(*admin, "select count(*) from pg_stat_activity where application_name = 'runbook psql'");
+    left = rb::testing::scalar(*admin, "select count(*) from pg_stat_activity where datname = current_database() "
+                                                 "and application_name = 'runbook psql'");
     if (left != "0") std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(left, "0");
@@ -131,7 +132,7 @@ TEST_F(Psql, TheStepsLockTimeoutHoldsInPsqlsSession) {
     ctx.db:psql("insert into busy values (1);")
   end } })lua");
   holder->rollback();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(15));
   EXPECT_EQ(o.status, "failed");
   ASSERT_TRUE(o.error);
   EXPECT_EQ(o.error->sqlstate, "55P03");

@@ -9,7 +9,9 @@
 
 #include "engine/db/connection.hpp"
 #include "tests/support/cli.hpp"
+#include "tests/support/db_helpers.hpp"
 #include "tests/support/pg_fixture.hpp"
+#include "tests/support/process_wait.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -31,6 +33,12 @@ class Cancel : public ::testing::Test {
   cli_sandbox cli{dir.path()};
   std::string dsn = rb::testing::fresh_database("cancel");
   std::map<std::string, std::string> env{{"RUNBOOK_DSN", dsn}};
+
+  /// Waits until the run's session is running `query` on the server.
+  void wait_until_sleeping(const std::string& query) const {
+    rb::db::connection admin({dsn, "admin", "test"});
+    rb::testing::wait_until_some_backend_runs(admin, query);
+  }
 
   void SetUp() override {
     rb::db::connection c({dsn, "setup", "test"});
@@ -62,7 +70,7 @@ class Cancel : public ::testing::Test {
 TEST_F(Cancel, SigintMidSqlCancelsTheStatementAndRollsBack) {
   pid_t pid = cli.spawn({"run", "ops.slow"}, env);
   ASSERT_TRUE(cli.wait_for("step.start", "wait"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  wait_until_sleeping("select pg_sleep(60)");
   ::kill(pid, SIGINT);
   std::chrono::milliseconds took{};
   EXPECT_EQ(wait_exit(pid, std::chrono::seconds(20), &took), 130);
@@ -81,7 +89,7 @@ TEST_F(Cancel, SigintMidSqlCancelsTheStatementAndRollsBack) {
 TEST_F(Cancel, SigintMidShellKillsTheCommandAndRollsBack) {
   pid_t pid = cli.spawn({"run", "ops.slow", "--param", "how=shell"}, env);
   ASSERT_TRUE(cli.wait_for("step.start", "wait"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(rb::testing::wait_for_descendant(pid, "sleep"));
   ::kill(pid, SIGINT);
   std::chrono::milliseconds took{};
   EXPECT_EQ(wait_exit(pid, std::chrono::seconds(20), &took), 130);
@@ -94,7 +102,7 @@ TEST_F(Cancel, SigintMidShellKillsTheCommandAndRollsBack) {
 TEST_F(Cancel, NoRollbackLeavesTheWorkForRunbookRollback) {
   pid_t pid = cli.spawn({"run", "ops.slow", "--no-rollback"}, env);
   ASSERT_TRUE(cli.wait_for("step.start", "wait"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  wait_until_sleeping("select pg_sleep(60)");
   ::kill(pid, SIGINT);
   EXPECT_EQ(wait_exit(pid, std::chrono::seconds(20)), 130);
   EXPECT_EQ(scalar(dsn, "select count(*) from done"), "1");
@@ -109,14 +117,14 @@ TEST_F(Cancel, NoRollbackLeavesTheWorkForRunbookRollback) {
 TEST_F(Cancel, ASecondSigintStopsAtOnceAndResumeFinishesTheRollback) {
   pid_t pid = cli.spawn({"run", "ops.slow", "--param", "slow_undo=true"}, env);
   ASSERT_TRUE(cli.wait_for("step.start", "wait"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  wait_until_sleeping("select pg_sleep(60)");
   ::kill(pid, SIGINT);
-  ASSERT_TRUE(cli.wait_for("rollback.start", "first"));  // the slow rollback handler is running
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(cli.wait_for("rollback.start", "first"));
+  wait_until_sleeping("select pg_sleep(30)");  // the slow rollback handler is running
   ::kill(pid, SIGINT);
   std::chrono::milliseconds took{};
-  EXPECT_EQ(wait_exit(pid, std::chrono::seconds(10), &took), 130);
-  EXPECT_LT(took, std::chrono::seconds(3));
+  EXPECT_EQ(wait_exit(pid, std::chrono::seconds(20), &took), 130);
+  EXPECT_LT(took, std::chrono::seconds(10)) << "not at once: the handler sleeps 30 s";
   EXPECT_TRUE(cli.events("run.end").empty());
   EXPECT_EQ(cli.run({"audit", "verify"}).exit_code, 0) << "the journal must be intact";
   // The server may still be sleeping in the killed session; end it so its lock on nothing lingers.

@@ -254,7 +254,8 @@ TEST(InterruptedStep, AKilledInsertIsNotAppliedTwiceOnResume) {
   pid_t pid = cli.spawn({"run", "crash.step"}, env);
   int backend = 0;
   ASSERT_TRUE(eventually([&] {
-    auto r = admin->exec("select pid from pg_stat_activity where application_name = 'runbook' and state = 'active' "
+    auto r = admin->exec("select pid from pg_stat_activity where datname = current_database() and application_name = 'runbook' "
+                         "and state = 'active' "
                          "and query = 'select pg_sleep(30)'");
     if (!r.rows.empty()) backend = std::stoi(r.rows[0][0].text);
     return backend != 0;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "tests/support/cli.hpp"
+#include "tests/support/process_wait.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -33,7 +34,7 @@ TEST_F(HostileCli, SigtermStopsACatastrophicPatternWithinFiveSeconds) {
   })lua");
   pid_t pid = cli.spawn({"run", "ops.pattern"});
   ASSERT_TRUE(cli.wait_for("step.start", "match"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(rb::testing::wait_for_cpu(pid, std::chrono::milliseconds(200)));  // inside string.find
   ::kill(pid, SIGTERM);
   std::chrono::milliseconds took{};
   int code = wait_exit(pid, std::chrono::seconds(20), &took);

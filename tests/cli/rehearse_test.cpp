@@ -289,7 +289,8 @@ TEST_F(Rehearse, SchemaOnlyClonesTheStructureWithoutDataAndSaysWhatWasNotCompare
 }
 
 TEST_F(Rehearse, ACloneKeepsTheSourcesRolesOwnersAndPrivileges) {
-  std::string dsn = rb::testing::fresh_database("rehearse_roles");
+  // Roles are the server's: a server of its own (tests/support/pg_fixture.hpp).
+  std::string dsn = rb::testing::fresh_database(rb::testing::private_cluster(), "rehearse_roles");
   {
     rb::db::connection c({dsn, "setup", "test"});
     c.script("create role rh_clone_owner; create role rh_clone_reader;");

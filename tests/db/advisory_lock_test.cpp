@@ -100,7 +100,8 @@ TEST_F(RunLock, ReleasedByUnlockAndThenAvailableAgain) {
   auto second = connect(dsn, "second");
   { run_lock held(*first, "k", "run-1", "rb"); }
   EXPECT_NO_THROW(run_lock again(*second, "k", "run-2", "rb"));
-  EXPECT_EQ(scalar(*first, "select count(*) from pg_locks where locktype = 'advisory'"), "0");
+  EXPECT_EQ(scalar(*first, "select count(*) from pg_locks where locktype = 'advisory' and database = "
+                     "(select oid from pg_database where datname = current_database())"), "0");
 }
 
 TEST_F(RunLock, ReleasedWhenTheHoldersConnectionClosesWithoutUnlock) {
@@ -114,7 +115,8 @@ TEST_F(RunLock, ReleasedWhenTheHoldersConnectionClosesWithoutUnlock) {
     EXPECT_EQ(refusal(*second, "k", "run-2").kind(), error_kind::locked);
   }                                // the connection closes
   for (int i = 0; i < 100; ++i) {  // the backend exits asynchronously
-    if (scalar(*second, "select count(*) from pg_locks where locktype = 'advisory'") == "0") break;
+    if (scalar(*second, "select count(*) from pg_locks where locktype = 'advisory' and database = "
+                     "(select oid from pg_database where datname = current_database())") == "0") break;
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_NO_THROW(run_lock again(*second, "k", "run-2", "rb"));

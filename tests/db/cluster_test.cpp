@@ -162,8 +162,8 @@ TEST(Cluster, RunSqlErrorsCarryPsqlsMessage) {
 }
 
 TEST(Cluster, StopStartAndRestartKeepCommittedData) {
-  auto& cluster = shared_cluster();
-  std::string dsn = fresh_database("restart");
+  auto& cluster = rb::testing::private_cluster();  // stopping the shared one would fail every other test
+  std::string dsn = fresh_database(cluster, "restart");
   {
     pqxx::connection conn(dsn);
     pqxx::work tx(conn);

@@ -194,11 +194,10 @@ TEST_F(Connection, ClassifiesConstraintAndSchemaErrors) {
 }
 
 TEST_F(Connection, ClassifiesInsufficientPrivilege) {
-  db->script(
-      "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rb_no_rights') THEN "
-      "CREATE ROLE rb_no_rights; END IF; END $$;"
-      "create table secret(x int);");
-  db->exec("set role rb_no_rights");
+  // A predefined role with no rights on our table: creating a role would change the shared
+  // server for every test that fingerprints its roles.
+  db->script("create table secret(x int);");
+  db->exec("set role pg_monitor");
   auto e = failure_of([&] { db->exec("select * from secret"); });
   EXPECT_EQ(e.sqlstate(), "42501");
   EXPECT_EQ(e.klass(), "insufficient_privilege");
@@ -247,6 +246,8 @@ TEST_F(Connection, ClassifiesSerializationFailureBetweenTwoSessions) {
 TEST_F(Connection, ClassifiesDeadlockBetweenTwoSessions) {
   db->script("create table t(id int primary key, v int); insert into t values (1, 0), (2, 0);");
   auto other = connect(dsn, "other session");
+  auto admin = connect(dsn, "admin");
+  int other_pid = std::stoi(scalar(*other, "select pg_backend_pid()"));
   for (auto* c : {db.get(), other.get()}) c->exec("set deadlock_timeout = '100ms'");
   db->begin();
   other->begin();
@@ -260,7 +261,7 @@ TEST_F(Connection, ClassifiesDeadlockBetweenTwoSessions) {
       in_thread = e;
     }
   });
-  std::this_thread::sleep_for(50ms);
+  rb::testing::wait_until_blocked(*admin, other_pid);
   std::optional<sql_failure> here;
   try {
     db->exec("update t set v = 1 where id = 2");  // waits for other: a cycle
@@ -637,7 +638,9 @@ TEST(ConnectionFailure, NeverShowsThePassword) {
 }
 
 TEST(ConnectionFailure, WrongPasswordIsAConnectionErrorWithoutThePassword) {
-  auto& cluster = rb::testing::shared_cluster();
+  auto& cluster = rb::testing::private_cluster();  // its pg_hba.conf is rewritten
+  std::string base = "host=" + cluster.socket_dir().string() + " port=" + std::to_string(cluster.port()) +
+                     " dbname=postgres user=rb_pw_user";
   {
     auto admin = connect(cluster.dsn("postgres"));
     admin->script(
@@ -653,11 +656,19 @@ TEST(ConnectionFailure, WrongPasswordIsAConnectionErrorWithoutThePassword) {
     if (content.find("rb_pw_user") == std::string::npos) {
       std::ofstream(hba) << "local all rb_pw_user scram-sha-256\n" << content;
       admin->exec("select pg_reload_conf()");
-      std::this_thread::sleep_for(300ms);
     }
   }
-  std::string base = "host=" + cluster.socket_dir().string() + " port=" + std::to_string(cluster.port()) +
-                     " dbname=postgres user=rb_pw_user";
+  // The server reloads its configuration in the background: until it asks for a password.
+  bool asks = false;
+  for (int i = 0; i < 1000 && !asks; ++i) {
+    try {
+      connect(base);
+      std::this_thread::sleep_for(10ms);
+    } catch (const sql_failure&) {
+      asks = true;
+    }
+  }
+  ASSERT_TRUE(asks) << "the server never asked rb_pw_user for a password";
   try {
     rb::db::connection_options o;
     o.dsn = base + " password=hunter2secret";

@@ -81,16 +81,17 @@ struct run_result {
   }
 };
 
-/// A database of the test cluster with a shipped fixture loaded.
+/// A database of the test cluster (or of `cluster`) with a shipped fixture loaded.
 struct fixture_db {
   std::string dsn, name;
 
-  explicit fixture_db(const std::string& fixture, const std::string& extra_sql = "") {
-    dsn = rb::testing::fresh_database("shipped");
+  explicit fixture_db(const std::string& fixture, const std::string& extra_sql = "",
+                      rb::db::cluster& cluster = rb::testing::shared_cluster()) {
+    dsn = rb::testing::fresh_database(cluster, "shipped");
     name = dsn.substr(dsn.find("dbname=") + 7);
     name = name.substr(0, name.find(' '));
-    rb::testing::shared_cluster().run_sql_file(k_shipped + "/" + fixture, name);
-    if (!extra_sql.empty()) rb::testing::shared_cluster().run_sql(extra_sql, name);
+    cluster.run_sql_file(k_shipped + "/" + fixture, name);
+    if (!extra_sql.empty()) cluster.run_sql(extra_sql, name);
   }
 
   std::string scalar(const std::string& sql) const {
@@ -214,7 +215,7 @@ TEST_F(Shipped, PlatformTablesCreatesVerifiesAndCanUndoEachMigration) {
 }
 
 TEST_F(Shipped, PlatformTablesFailingVerificationDropsEverythingItCreated) {
-  fixture_db db("migration/platform_tables.sql");
+  fixture_db db("migration/platform_tables.sql", "", rb::testing::private_cluster());  // creates a role
   std::string before = db.fingerprint();
   // Demanding a fifth RLS policy per table fails the verify phase after the migrations committed.
   auto r = run("migration.platform_tables", {"--param", "policies_per_table=5"}, &db);
@@ -278,8 +279,11 @@ TEST_F(Shipped, OrganizationsImportFixBuildsTheIndexesAndImportsWork) {
 TEST_F(Shipped, OrganizationsImportFixWithDuplicatesLeavesNoIndexBehind) {
   // Two active organizations differing only in case: the case-insensitive index cannot be
   // built. Its invalid leftover is dropped, and the exact-match index is rolled back.
+  // Its preflight refuses to build indexes while any session of the server waits on a lock, as
+  // other tests' sessions do: a server of its own.
   fixture_db db("migration/organizations_import_fix.sql",
-                "INSERT INTO organizations (name, type) VALUES ('organization 7', 'partner')");
+                "INSERT INTO organizations (name, type) VALUES ('organization 7', 'partner')",
+                rb::testing::private_cluster());
   std::string before = db.fingerprint();
   auto r = run("migration.organizations_import_fix", {}, &db);
   EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
@@ -364,7 +368,17 @@ TEST_F(Shipped, ConnectionsReportsStatesAndTerminatesIdleSessions) {
   fixture_db db("troubleshoot/leaps.sql");
   rb::db::connection idle({db.dsn, "idle client", "idle-client"});
   idle.exec("SELECT 1");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Until the server has seen it idle for longer than idle_for.
+  rb::db::connection admin({db.dsn, "admin", "shipped_test"});
+  bool idle_long_enough = false;
+  for (int i = 0; i < 1000 && !idle_long_enough; ++i) {
+    idle_long_enough = admin.exec("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND "
+                                  "application_name = 'idle-client' AND state = 'idle' AND "
+                                  "now() - state_change > interval '1.2 s'")
+                           .rows.size() == 1;
+    if (!idle_long_enough) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(idle_long_enough);
   auto r = run("troubleshoot.connections", {"--param", "idle_for=1s"}, &db);
   expect_succeeded(r);
   json killed = r.note("idle connections terminated");
