@@ -2,6 +2,7 @@
 // audit verify|head, and the dispatch to sandbox list|clean.
 #include "bindings/cli/commands.hpp"
 
+#include "bindings/cli/incident_commands.hpp"
 #include "bindings/cli/sandbox_commands.hpp"
 
 #include <signal.h>
@@ -61,6 +62,9 @@ Commands:
   audit head [FILE]        print the last record's SEQ:HASH, to keep outside (audit verify --head)
   sandbox list|clean       show the throwaway PostgreSQL clusters; clean stops and removes
                            those whose runbook process is gone (crash, kill -9)
+  incidents                list open incidents (--all, --json; --follow advances escalations)
+  ack ID                   acknowledge an incident: its escalation stops climbing (--by, --note)
+  resolve ID               resolve an incident (--note); resolving twice does nothing
 
 Runbooks are found in ./runbooks and in the directories of RUNBOOK_PATH (colon-separated);
 runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
@@ -315,7 +319,8 @@ int cmd_show(std::vector<std::string> args) {
 
 int cmd_check(std::vector<std::string> args) {
   command_parser p("check", "Load and validate runbooks without running them.", std::move(args));
-  p.options.add_options()("paths", "files or directories", cxxopts::value<std::vector<std::string>>());
+  p.options.add_options()("paths", "files or directories", cxxopts::value<std::vector<std::string>>())(
+      "config", "config file whose escalation policies runbooks name (default: ./runbook.lua)", cxxopts::value<std::string>());
   p.options.parse_positional({"paths"});
   p.options.positional_help("[PATH...]");
   auto r = p.parse();
@@ -346,10 +351,13 @@ int cmd_check(std::vector<std::string> args) {
     if (todo.empty()) throw error(error_kind::usage, "no runbooks to check (no ./runbooks and RUNBOOK_PATH is empty)");
   }
   int bad = 0;
+  std::optional<run::config> cfg;
   for (const auto& e : todo) {
     try {
       auto sb = lua::make_sandbox(lib_dirs(dirs));
       auto book = lua::load_runbook(*sb, e.file, e.name);
+      if (book.escalation && !cfg) cfg = lua::load_config(*sb, opt_string(r, "config"));
+      if (book.escalation) require_escalation_policy(*cfg, book);
       std::cout << "ok     " << book.name << " (" << e.file.string() << ", " << book.step_count() << " steps)\n";
     } catch (const error& err) {
       ++bad;
@@ -459,11 +467,14 @@ int cmd_run(std::vector<std::string> args) {
   run_database database;
   database.open(*sb, r, book);
   database.cluster_kept = r.count("keep-sandbox") > 0;
+  require_escalation_policy(database.cfg, book);
   audit::log log(audit_file(r), audit::key_from_env());
+  auto notifier = make_notifier(database.cfg, log);
   run::executor exec(log, out, clk, confirm);
   database.use_in(exec);
+  exec.use_notifier(notifier.get());
   run::cancel::install_handlers();
-  return finish_run(exec.run(book, opts), as_json);
+  return finish_run(after_run(log, database.cfg, notifier.get(), exec.run(book, opts), book, *database.session, out), as_json);
 }
 
 /// resume and rollback: continue a recorded run, forward or backward.
@@ -547,17 +558,20 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   if (!target_name && !recorded_target.empty() && recorded_target != "dsn") target_name = recorded_target;
   run::target_session session(run::resolve_target(cfg, target_name, opt_string(r, "dsn"), book.target));
   audit::log log(log_path, audit::key_from_env());
+  auto notifier = make_notifier(cfg, log);
   run::executor exec(log, out, clk, confirm);
   exec.use_target(session);
   exec.use_config(cfg);
+  exec.use_notifier(notifier.get());
   run::cancel::install_handlers();
   if (backward) {
     // Here a rollback that did its work is the success asked for: exit 0 (3 if it failed).
     run::run_outcome o = exec.rollback(book, state, opts, opt_string(r, "phase"));
+    if (o.status == run::status::rollback_failed) after_run(log, cfg, notifier.get(), o, book, session, out);
     if (as_json) print_json(o.to_json());
     return o.status == run::status::rolled_back ? exit_codes::ok : o.exit_code();
   }
-  return finish_run(exec.resume(book, state, opts), as_json);
+  return finish_run(after_run(log, cfg, notifier.get(), exec.resume(book, state, opts), book, session, out), as_json);
 }
 
 // ---- rehearse --------------------------------------------------------------------------
@@ -930,8 +944,11 @@ int dispatch(int argc, char** argv) {
     if (cmd == "log") return cmd_log(std::move(args));
     if (cmd == "audit") return cmd_audit(std::move(args));
     if (cmd == "sandbox") return cmd_sandbox(std::move(args));
+    if (cmd == "incidents") return cmd_incidents(std::move(args));
+    if (cmd == "ack") return cmd_ack(std::move(args));
+    if (cmd == "resolve") return cmd_resolve(std::move(args));
     throw error(error_kind::usage, "unknown command '" + cmd + "'" +
-                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "rehearse", "history", "log", "audit", "sandbox"}) +
+                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "rehearse", "history", "log", "audit", "sandbox", "incidents", "ack", "resolve"}) +
                                        "; see 'runbook --help'");
   } catch (const error& e) {
     std::cerr << "runbook: " << secrets::redact(e.what()) << "\n";
