@@ -248,10 +248,12 @@ json book_json(const run::runbook_def& book) {
     if (!ph.description.empty()) pj["description"] = ph.description;
     phases.push_back(pj);
   }
-  return {{"name", book.name},   {"title", book.title},       {"description", book.description},
-          {"lock", book.lock},   {"target", book.target ? json(*book.target) : json(nullptr)},
-          {"tags", book.tags},   {"file", book.file.string()}, {"sha256", book.file_sha256},
-          {"params", params},    {"phases", phases},          {"on_error", std::string(run::to_string(book.on_err))}};
+  json j = {{"name", book.name},   {"title", book.title},       {"description", book.description},
+            {"lock", book.lock},   {"target", book.target ? json(*book.target) : json(nullptr)},
+            {"tags", book.tags},   {"file", book.file.string()}, {"sha256", book.file_sha256},
+            {"params", params},    {"phases", phases},          {"on_error", std::string(run::to_string(book.on_err))}};
+  if (book.escalation) j["escalation"] = *book.escalation;
+  return j;
 }
 
 void print_book_text(const run::runbook_def& book) {
@@ -260,6 +262,7 @@ void print_book_text(const run::runbook_def& book) {
   std::cout << "\n  file: " << book.file.string() << "\n";
   if (!book.description.empty()) std::cout << "  " << book.description << "\n";
   if (!book.tags.empty()) std::cout << "  tags: " << join(book.tags, ", ") << "\n";
+  if (book.escalation) std::cout << "  escalation: " << *book.escalation << " (when a run fails)\n";
   if (!book.params.empty()) {
     std::cout << "\nparams (--param name=value):\n";
     for (const auto& p : book.params) {
