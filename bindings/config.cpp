@@ -92,7 +92,8 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
   json root = to_json(L, -1);
   lua_settop(L, top);
   if (root.is_array() && root.empty()) root = json::object();
-  check_fields(path, root, "config", {"targets", "default_target", "statement_timeout", "lock_timeout", "alerts", "escalation"});
+  check_fields(path, root, "config", {"targets", "default_target", "statement_timeout", "lock_timeout", "alerts", "escalation",
+                                      "default_escalation"});
   if (auto d = duration_field(path, root, "statement_timeout", "config")) cfg.statement_timeout = *d;
   if (auto d = duration_field(path, root, "lock_timeout", "config")) cfg.lock_timeout = *d;
   if (root.contains("default_target")) {
@@ -120,6 +121,19 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
       tc.settings = settings_field(path, t, owner);
       cfg.targets[name] = tc;
     }
+  }
+  if (root.contains("escalation")) {
+    const json& e = root["escalation"];
+    if (!(e.is_array() && e.empty()) && !e.is_object())
+      bad(path, "escalation must be a table of name = { levels = { { after = \"0m\", notify = { \"team\" } }, ... } }");
+    if (e.is_object())
+      for (const auto& [name, spec] : e.items())
+        cfg.escalation.policies[name] = incident::policy::from_config(name, spec, path.string());
+  }
+  if (root.contains("default_escalation")) {
+    if (!root["default_escalation"].is_string()) bad(path, "default_escalation must be an escalation policy's name");
+    cfg.escalation.default_policy = root["default_escalation"].get<std::string>();
+    cfg.escalation.require(*cfg.escalation.default_policy, path.string() + ": default_escalation", path.string());
   }
   if (cfg.default_target && !cfg.targets.count(*cfg.default_target))
     bad(path, "default_target '" + *cfg.default_target + "' is not one of the targets");

@@ -311,9 +311,11 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
     fail(book.where, "declares runbook '" + d.name + "' but its path names it '" + expected_name +
                          "'; a runbook's name mirrors its path below runbooks/ (rename the file or the runbook)");
   spec_reader r(L, -1, book.where, "runbook '" + d.name + "'",
-                {"title", "description", "tags", "params", "on_error", "timeout", "target", "lock", "fixture"});
+                {"title", "description", "tags", "params", "on_error", "timeout", "target", "lock", "fixture",
+                 "escalation"});
   book.target = r.string("target");
   book.lock = r.boolean("lock").value_or(false);
+  book.escalation = r.string("escalation");
   if (auto fixture = r.string("fixture")) {
     std::filesystem::path f = file.parent_path() / *fixture;
     std::error_code ec;

@@ -8,6 +8,7 @@
 #include "bindings/audit.hpp"
 #include "bindings/db.hpp"
 #include "bindings/dsl.hpp"
+#include "bindings/escalate.hpp"
 #include "bindings/secret.hpp"
 #include "bindings/shell.hpp"
 
@@ -32,6 +33,7 @@ void open_all(sandbox& sb) {
   open_secret(sb);  // secret "NAME"
   open_db(sb);      // db.null, db.connect, and the ctx.db methods
   open_shell(sb);   // shell.run, shell.sh
+  open_escalate(sb);  // escalate{...}
 }
 
 std::unique_ptr<sandbox> make_sandbox(const std::vector<fs::path>& extra_paths) {

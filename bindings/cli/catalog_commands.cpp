@@ -4,6 +4,7 @@
 
 #include "bindings/cli/commands.hpp"
 #include "bindings/cli/options.hpp"
+#include "bindings/config.hpp"
 #include "bindings/loader.hpp"
 #include "bindings/open_all.hpp"
 #include "engine/error.hpp"
@@ -98,10 +99,12 @@ json book_json(const run::runbook_def& book) {
     if (!ph.description.empty()) pj["description"] = ph.description;
     phases.push_back(pj);
   }
-  return {{"name", book.name},   {"title", book.title},       {"description", book.description},
+  json j = {{"name", book.name},   {"title", book.title},       {"description", book.description},
           {"lock", book.lock},   {"target", book.target ? json(*book.target) : json(nullptr)},
           {"tags", book.tags},   {"file", book.file.string()}, {"sha256", book.file_sha256},
           {"params", params},    {"phases", phases},          {"on_error", std::string(run::to_string(book.on_err))}};
+  if (book.escalation) j["escalation"] = *book.escalation;
+  return j;
 }
 
 void print_book_text(const run::runbook_def& book) {
@@ -110,6 +113,7 @@ void print_book_text(const run::runbook_def& book) {
   std::cout << "\n  file: " << book.file.string() << "\n";
   if (!book.description.empty()) std::cout << "  " << book.description << "\n";
   if (!book.tags.empty()) std::cout << "  tags: " << join(book.tags, ", ") << "\n";
+  if (book.escalation) std::cout << "  escalation: " << *book.escalation << " (when a run fails)\n";
   if (!book.params.empty()) {
     std::cout << "\nparams (--param name=value):\n";
     for (const auto& p : book.params) {
@@ -171,7 +175,8 @@ int cmd_show(std::vector<std::string> args) {
 
 int cmd_check(std::vector<std::string> args) {
   command_parser p("check", "Load and validate runbooks without running them.", std::move(args));
-  p.options.add_options()("paths", "files or directories", cxxopts::value<std::vector<std::string>>());
+  p.options.add_options()("paths", "files or directories", cxxopts::value<std::vector<std::string>>())(
+      "config", "config file whose escalation policies runbooks name (default: ./runbook.lua)", cxxopts::value<std::string>());
   p.options.parse_positional({"paths"});
   p.options.positional_help("[PATH...]");
   auto r = p.parse();
@@ -202,10 +207,16 @@ int cmd_check(std::vector<std::string> args) {
     if (todo.empty()) throw error(error_kind::usage, "no runbooks to check (no ./runbooks and RUNBOOK_PATH is empty)");
   }
   int bad = 0;
+  std::optional<run::config> cfg;
   for (const auto& e : todo) {
     try {
       auto sb = lua::make_sandbox(lib_dirs(dirs));
       auto book = lua::load_runbook(*sb, e.file, e.name);
+      if (book.escalation) {
+        if (!cfg) cfg = lua::load_config(*sb, config_file(r));
+        cfg->escalation.require(*book.escalation, "runbook '" + book.name + "' (" + book.where.str() + ")",
+                                cfg->file.string());
+      }
       std::cout << "ok     " << book.name << " (" << e.file.string() << ", " << book.step_count() << " steps)\n";
     } catch (const error& err) {
       ++bad;

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "bindings/cli/commands.hpp"
+#include "bindings/cli/incident_commands.hpp"
 #include "bindings/cli/options.hpp"
 #include "engine/db/dsn.hpp"
 #include "engine/error.hpp"
@@ -43,6 +44,10 @@ const std::vector<command>& commands() {
       {"sandbox", cmd_sandbox,
        {{"sandbox list|clean", "show the throwaway PostgreSQL clusters; clean stops and removes\n"
                                "those whose runbook process is gone (crash, kill -9)"}}},
+      {"incidents", cmd_incidents,
+       {{"incidents", "list open incidents (--all, --json; --follow advances escalations)"}}},
+      {"ack", cmd_ack, {{"ack ID", "acknowledge an incident: its escalation stops climbing (--by, --note)"}}},
+      {"resolve", cmd_resolve, {{"resolve ID", "resolve an incident (--note); resolving twice does nothing"}}},
   };
   return table;
 }

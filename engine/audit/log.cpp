@@ -127,6 +127,42 @@ std::string compute_hash(const json& rec, const std::optional<std::string>& key)
   return key ? hmac_sha256_hex(*key, text) : sha256_hex(text);
 }
 
+/// The complete records of `fd` after byte `offset`; moves `offset` past the last newline read.
+std::vector<json> read_records(int fd, const std::filesystem::path& p, std::uint64_t& offset) {
+  std::vector<json> out;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw error(error_kind::audit, sys_error("stat", p));
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (offset > size) offset = 0;  // the file was replaced: read it again from the start
+  if (offset == size) return out;
+  std::string buf(static_cast<std::size_t>(size - offset), '\0');
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw error(error_kind::audit, sys_error("read", p));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  buf.resize(got);
+  std::size_t end = buf.rfind('\n');
+  if (end == std::string::npos) return out;  // only a line still being written (or torn)
+  std::string_view view(buf.data(), end + 1);
+  std::size_t pos = 0;
+  while (pos < view.size()) {
+    std::size_t nl = view.find('\n', pos);
+    std::string_view line = view.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty()) continue;
+    json rec = json::parse(line, nullptr, false);
+    if (!rec.is_discarded() && rec.is_object()) out.push_back(std::move(rec));
+  }
+  offset += end + 1;
+  return out;
+}
+
 }  // namespace
 
 std::string canonical(const json& record_without_hash) {
@@ -168,12 +204,31 @@ void log::refuse_mixed_keying(const std::string& tail_alg) const {
                                        "': its records are keyed (HMAC); set RUNBOOK_AUDIT_KEY to the key file");
 }
 
-json log::append(std::string_view run, std::string_view event, json fields, bool sync) {
+void log::prepare(json& fields) const {
   if (!fields.is_object()) throw error(error_kind::internal, "audit fields must be an object");
   for (const char* name : k_reserved)
     if (fields.contains(name)) throw error(error_kind::internal, std::string("audit field '") + name + "' is reserved");
   redact(fields);
+}
+
+json log::append(std::string_view run, std::string_view event, json fields, bool sync) {
+  prepare(fields);
   file_lock lock(m_fd, m_path);
+  return append_locked(run, event, std::move(fields), sync);
+}
+
+std::optional<json> log::append_if(std::uint64_t& offset, const decide_fn& decide, bool sync) {
+  file_lock lock(m_fd, m_path);
+  std::vector<json> since = read_records(m_fd, m_path, offset);
+  std::optional<entry> e = decide(since);
+  if (!e) return std::nullopt;
+  prepare(e->fields);
+  json rec = append_locked(e->run, e->event, std::move(e->fields), sync);
+  offset = static_cast<std::uint64_t>(m_known_size);  // past our record: the caller applies it
+  return rec;
+}
+
+json log::append_locked(std::string_view run, std::string_view event, json fields, bool sync) {
   tail_info tail;
   struct stat st {};
   if (m_known_size >= 0 && ::fstat(m_fd, &st) == 0 && st.st_size == m_known_size) {
@@ -215,6 +270,19 @@ json log::append(std::string_view run, std::string_view event, json fields, bool
     if (ok) ::rename(tmp.c_str(), hp.c_str());
   }
   return rec;
+}
+
+std::vector<json> read_since(const std::filesystem::path& file, std::uint64_t& offset) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return {};
+    throw error(error_kind::audit, sys_error("open", file));
+  }
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_it{fd};
+  return read_records(fd, file, offset);
 }
 
 void for_each_record(const std::filesystem::path& file, const std::function<void(const json&)>& fn) {

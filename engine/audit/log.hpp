@@ -43,6 +43,21 @@ class log {
   /// next synced record: a process crash loses nothing, a power loss at most those records.
   json append(std::string_view run, std::string_view event, json fields = json::object(), bool sync = true);
 
+  /// A record to append: its run, event and fields.
+  struct entry {
+    std::string run, event;
+    json fields = json::object();
+  };
+  /// Decides whether to append, under the journal's exclusive lock. `offset` is the caller's
+  /// read position in the file (a byte offset, 0 at first): under the lock, every complete
+  /// record after it (appended by any process) is handed to `decide`, which returns the record
+  /// to append, or nullopt to append nothing. On return `offset` is past everything read, and
+  /// past the appended record, which is returned (the caller applies `since`, then it). So
+  /// "open an incident unless one is open for this key" and "escalate to level N if it is still
+  /// at N-1" hold across processes. `decide` must not append to this log.
+  using decide_fn = std::function<std::optional<entry>(const std::vector<json>& since)>;
+  std::optional<json> append_if(std::uint64_t& offset, const decide_fn& decide, bool sync = true);
+
   /// Registers a value that must never appear in the log (a password, a token).
   void add_secret(std::string value);
   /// Replaces every secret (registered here or with rb::secrets) in the strings of `value`
@@ -52,6 +67,10 @@ class log {
   const std::filesystem::path& path() const { return m_path; }
 
  private:
+  /// Checks the fields a caller may set and redacts them.
+  void prepare(json& fields) const;
+  /// Appends with the lock already held.
+  json append_locked(std::string_view run, std::string_view event, json fields, bool sync);
   /// Throws when this log's keying (a key or none) differs from the file's last record.
   void refuse_mixed_keying(const std::string& tail_alg) const;
 
@@ -91,6 +110,10 @@ anchor parse_anchor(std::string_view text);
 /// and, when given, an `expected` anchor (the log holds that record, with that hash).
 verify_result verify(const std::filesystem::path& file, const std::optional<std::string>& key,
                      const std::optional<anchor>& expected = std::nullopt);
+
+/// The complete records after byte `offset` of `file` (a torn last line is left for later);
+/// moves `offset` past them. Lines that do not parse are skipped.
+std::vector<json> read_since(const std::filesystem::path& file, std::uint64_t& offset);
 
 /// Calls fn for every record, in order. Lines that do not parse are skipped.
 void for_each_record(const std::filesystem::path& file, const std::function<void(const json&)>& fn);

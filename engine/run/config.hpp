@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/incident/policy.hpp"
+
 namespace rb::run {
 
 /// One database a runbook can run against.
@@ -27,6 +29,7 @@ struct config {
   std::optional<std::string> default_target;
   std::chrono::milliseconds statement_timeout{0};        ///< 0: the step's time limit governs
   std::chrono::milliseconds lock_timeout{30'000};        ///< no step waits forever behind a lock
+  incident::policy_set escalation;                       ///< `escalation` and `default_escalation`
 };
 
 /// The target a run uses, with its effective timeouts.

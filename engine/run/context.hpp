@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "engine/alert/notification.hpp"
 #include "engine/audit/log.hpp"
 #include "engine/run/model.hpp"
 #include "engine/run/reporter.hpp"
@@ -151,6 +152,9 @@ class run_context {
   /// The configuration the run was started with (for db.connect("target")); may be null.
   const config* cfg() const { return m_config; }
   void set_config(const config* c) { m_config = c; }
+  /// Where the run's alerts and incident notifications go; may be null (none configured).
+  alert::notifier* notifier() const { return m_notifier; }
+  void set_notifier(alert::notifier* n) { m_notifier = n; }
   /// Applies the current deadline and timeouts to a connection (also to db.connect() ones).
   void apply_limits(db::connection& c) const {
     // The connection waits on its socket in real time: the same time left, on the real clock.
@@ -180,6 +184,7 @@ class run_context {
   stop_source m_own_stop;
   rb::clock* m_clock = &system_clock::instance();
   stop_source* m_stop = &m_own_stop;
+  alert::notifier* m_notifier = nullptr;
   std::optional<std::chrono::steady_clock::time_point> m_deadline;
   milliseconds m_statement_timeout{0}, m_lock_timeout{30'000};
   std::optional<json> m_pending;  ///< a statement record gathering repeated executions

@@ -89,6 +89,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   ctx.use_services(m_clock, *m_stop);
   ctx.set_target(m_target);
   ctx.set_config(m_config);
+  ctx.set_notifier(m_notifier);
 
   // One run per (runbook, target): taken before anything is recorded, on a session of its
   // own, so it dies with this process and never outlives a crash.

@@ -137,6 +137,9 @@ struct runbook_def {
   on_error on_err = on_error::rollback;
   std::optional<std::string> target;       ///< default database target (a config name)
   bool lock = false;                       ///< one run per (runbook, target) at a time
+  /// The escalation policy (a config name) an incident uses when a run of it fails; else the
+  /// config's default_escalation.
+  std::optional<std::string> escalation;
   std::optional<std::filesystem::path> fixture;  ///< SQL that seeds a --sandbox database
   milliseconds timeout{10 * 60 * 1000};  ///< default per-step time limit
   std::size_t step_count() const {

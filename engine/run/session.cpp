@@ -3,6 +3,7 @@
 
 #include "engine/db/cluster.hpp"
 #include "engine/error.hpp"
+#include "engine/incident/run_end.hpp"
 #include "engine/run/cancel.hpp"
 
 namespace rb::run {
@@ -21,7 +22,10 @@ database_choice continuation_choice(const run_state& state, database_choice flag
 
 session::session(const runbook_def& book, config cfg, session_options options, reporter& out, confirmer& confirm,
                  clock& clk)
-    : m_book(book), m_cfg(std::move(cfg)), m_options(std::move(options)) {
+    : m_book(book), m_cfg(std::move(cfg)), m_options(std::move(options)), m_out(out), m_clock(clk) {
+  if (book.escalation)
+    m_cfg.escalation.require(*book.escalation, "runbook '" + book.name + "' (" + book.where.str() + ")",
+                             m_cfg.file.string());
   const database_choice& choice = m_options.database;
   std::optional<resolved_target> target;
   if (choice.sandbox || choice.keep_sandbox) {
@@ -48,6 +52,7 @@ session::session(const runbook_def& book, config cfg, session_options options, r
   m_exec = std::make_unique<executor>(*m_log, out, clk, confirm);
   m_exec->use_target(*m_target);
   m_exec->use_config(m_cfg);
+  m_exec->use_notifier(m_options.notifier);
 }
 
 session::~session() {
@@ -74,9 +79,17 @@ run_outcome session::rollback(const run_state& state, const run_options& opts,
                               const std::optional<std::string>& phase) {
   cancel::install_handlers();
   cancel::forward signals(m_exec->stop());
-  return finish(m_exec->rollback(m_book, state, opts, phase));
+  // A rollback the operator asked for that did its work is no failure: only rollback_failed
+  // opens an incident.
+  run_outcome o = m_exec->rollback(m_book, state, opts, phase);
+  return o.status == status::rollback_failed ? finish(std::move(o)) : o;
 }
 
-run_outcome session::finish(run_outcome outcome) { return outcome; }
+run_outcome session::finish(run_outcome outcome) {
+  std::string target = m_target && m_target->configured() ? m_target->target().name : "";
+  auto report = incident::on_run_end(*m_log, m_cfg.escalation, m_options.notifier, m_clock, outcome, m_book, target);
+  for (const auto& line : report.lines()) m_out.message(line);
+  return outcome;
+}
 
 }  // namespace rb::run

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/alert/notification.hpp"
 #include "engine/audit/log.hpp"
 #include "engine/run/config.hpp"
 #include "engine/run/confirm.hpp"
@@ -45,12 +46,15 @@ struct session_options {
   /// Where the session says what it does besides the run (starting a sandbox, loading the
   /// fixture, how to reach a kept sandbox). Null: nowhere.
   std::ostream* status = nullptr;
+  /// Where alerts and incident notifications go (the alert dispatcher); null: none configured.
+  alert::notifier* notifier = nullptr;
 };
 
 /// One run, resume or rollback from start to end: opens the database (resolving the target,
 /// or starting a --sandbox cluster and loading the runbook's fixture into it), the audit log
 /// (keyed by RUNBOOK_AUDIT_KEY), and the executor. `book` (loaded by the bindings, with its
-/// Lua step bodies) and the services must outlive the session. Every outcome goes through
+/// Lua step bodies) and the services must outlive the session. A runbook whose `escalation`
+/// names no policy of the config is refused (rb::error(bad_runbook) naming its file). Every outcome goes through
 /// finish(): the place for what happens at the end of any run (alerts, incidents).
 class session {
  public:
@@ -76,8 +80,9 @@ class session {
   executor& exec() { return *m_exec; }
 
  private:
-  /// Every run, resume and rollback ends here, with the outcome the executor returned. Hooks
-  /// that act on how a run ended (opening or resolving an incident, alerting) belong here.
+  /// Every run, resume and rollback ends here, with the outcome the executor returned: a
+  /// failed run opens (or joins) an incident when a policy applies, a successful one resolves
+  /// the open incidents of its runbook and target (incident::on_run_end).
   run_outcome finish(run_outcome outcome);
 
   const runbook_def& m_book;
@@ -87,6 +92,8 @@ class session {
   std::unique_ptr<target_session> m_target;
   std::unique_ptr<audit::log> m_log;
   std::unique_ptr<executor> m_exec;
+  reporter& m_out;
+  clock& m_clock;
 };
 
 }  // namespace rb::run

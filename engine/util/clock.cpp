@@ -1,6 +1,7 @@
 // Time: the real clock, the manual clock of tests, and UTC time stamps.
 #include "engine/util/clock.hpp"
 
+#include <cstdio>
 #include <ctime>
 #include <thread>
 
@@ -33,8 +34,7 @@ std::vector<std::chrono::milliseconds> manual_clock::sleeps() const {
 }
 
 namespace {
-std::string format_utc(const char* fmt, bool millis) {
-  auto now = std::chrono::system_clock::now();
+std::string format_utc(const char* fmt, bool millis, std::chrono::system_clock::time_point now) {
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -52,7 +52,37 @@ std::string format_utc(const char* fmt, bool millis) {
 }
 }  // namespace
 
-std::string rfc3339_now() { return format_utc("%Y-%m-%dT%H:%M:%S", true); }
-std::string compact_utc_now() { return format_utc("%Y%m%dT%H%M%S", false); }
+std::string rfc3339_now() { return rfc3339(std::chrono::system_clock::now()); }
+std::string rfc3339(std::chrono::system_clock::time_point t) { return format_utc("%Y-%m-%dT%H:%M:%S", true, t); }
+std::string compact_utc_now() { return format_utc("%Y%m%dT%H%M%S", false, std::chrono::system_clock::now()); }
+
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
+  std::tm tm{};
+  std::string s(text);
+  int ms = 0;
+  char z = 0;
+  int consumed = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &consumed) != 6)
+    return std::nullopt;
+  std::string_view rest = std::string_view(s).substr(static_cast<std::size_t>(consumed));
+  if (!rest.empty() && rest[0] == '.') {
+    std::size_t i = 1;
+    int digits = 0;
+    while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') {
+      if (digits < 3) ms = ms * 10 + (rest[i] - '0'), ++digits;
+      ++i;
+    }
+    while (digits < 3) ms *= 10, ++digits;
+    rest.remove_prefix(i);
+  }
+  if (rest.size() != 1) return std::nullopt;
+  z = rest[0];
+  if (z != 'Z') return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::time_t secs = ::timegm(&tm);
+  return std::chrono::system_clock::from_time_t(secs) + std::chrono::milliseconds(ms);
+}
 
 }  // namespace rb

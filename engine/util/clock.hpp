@@ -4,7 +4,9 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rb {
@@ -41,6 +43,9 @@ class clock {
   std::chrono::steady_clock::time_point to_real(std::chrono::steady_clock::time_point t) const {
     return std::chrono::steady_clock::now() + (t - now());
   }
+  /// Wall-clock now, for times that outlive the process (incidents and their escalation
+  /// deadlines, written to the journal). Fakes override it to move time on at will.
+  virtual std::chrono::system_clock::time_point wall_now() const { return std::chrono::system_clock::now(); }
 };
 
 /// The real clock.
@@ -76,6 +81,11 @@ class manual_clock final : public clock {
 
 /// Wall-clock time as RFC 3339 UTC with milliseconds: "2026-11-22T02:26:48.123Z".
 std::string rfc3339_now();
+/// `t` as RFC 3339 UTC with milliseconds.
+std::string rfc3339(std::chrono::system_clock::time_point t);
+/// Reads what rfc3339() writes ("2026-11-22T02:26:48.123Z"; the fraction is optional).
+/// nullopt when `text` is not such a stamp.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
 /// Compact UTC stamp for ids and file names: "20261122T022648Z".
 std::string compact_utc_now();
 

@@ -1,0 +1,222 @@
+// `runbook incidents [--all] [--json] [--follow]`, `runbook ack ID`, `runbook resolve ID`, and
+// the incidents a finished run opens or resolves.
+#include "bindings/cli/incident_commands.hpp"
+
+#include <unistd.h>
+
+#include <cxxopts.hpp>
+#include <iostream>
+#include <thread>
+
+#include "bindings/config.hpp"
+#include "bindings/open_all.hpp"
+#include "engine/error.hpp"
+#include "engine/incident/escalator.hpp"
+#include "engine/incident/run_end.hpp"
+#include "engine/run/cancel.hpp"
+#include "engine/run/stop.hpp"
+#include "engine/run/state.hpp"
+#include "engine/util/json_text.hpp"
+#include "engine/util/secrets.hpp"
+#include "engine/util/text.hpp"
+
+namespace rb::cli {
+namespace {
+
+using json = nlohmann::json;
+
+cxxopts::Options options_for(const std::string& name, const std::string& help) {
+  cxxopts::Options o("runbook " + name, help);
+  o.add_options()("h,help", "show this help")(
+      "state-dir", "directory of the audit log (default: $RUNBOOK_STATE_DIR or ~/.local/state/runbook)",
+      cxxopts::value<std::string>())("config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>());
+  return o;
+}
+
+cxxopts::ParseResult parse(cxxopts::Options& o, std::vector<std::string> args) {
+  std::vector<char*> argv;
+  std::string prog = o.program();
+  argv.push_back(prog.data());
+  for (auto& a : args) argv.push_back(a.data());
+  try {
+    return o.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const cxxopts::exceptions::exception& e) {
+    throw error(error_kind::usage, std::string(e.what()) + " (see '" + prog + " --help')");
+  }
+}
+
+std::optional<std::string> opt(const cxxopts::ParseResult& r, const char* name) {
+  if (r.count(name)) return r[name].as<std::string>();
+  return std::nullopt;
+}
+
+/// The journal, the config and the notifier of one incident command.
+struct desk {
+  std::unique_ptr<audit::log> journal;
+  run::config cfg;
+  std::unique_ptr<alert::notifier> notifier;
+  system_clock clk;
+
+  explicit desk(const cxxopts::ParseResult& r) {
+    journal = std::make_unique<audit::log>(run::audit_path(run::state_dir(opt(r, "state-dir"))), audit::key_from_env());
+    auto sb = lua::make_sandbox({});
+    std::optional<std::filesystem::path> file;
+    if (r.count("config")) file = r["config"].as<std::string>();
+    cfg = lua::load_config(*sb, file);
+    notifier = make_notifier(cfg, *journal);
+  }
+};
+
+std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s + "  " : s + std::string(w - s.size(), ' '); }
+
+std::string age_text(long long s) {
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m";
+  if (s < 86400) return std::to_string(s / 3600) + "h" + std::to_string(s / 60 % 60) + "m";
+  return std::to_string(s / 86400) + "d" + std::to_string(s / 3600 % 24) + "h";
+}
+
+std::string last_notification_text(const json& n) {
+  if (!n.is_object()) return "-";
+  std::string channels = n.contains("channels") && n["channels"].is_array() && !n["channels"].empty()
+                             ? join(n["channels"].get<std::vector<std::string>>(), ",") : "none";
+  return n.value("action", "") + " L" + std::to_string(n.value("level", 0)) + " " + channels + " " + n.value("at", "");
+}
+
+/// The table `runbook incidents` prints.
+std::string render(const std::vector<json>& rows) {
+  if (rows.empty()) return "no open incidents ('runbook incidents --all' lists resolved ones too)\n";
+  std::vector<std::string> head = {"ID", "STATE", "LEVEL", "SEVERITY", "RUNBOOK", "TARGET", "OPENED", "AGE", "LAST NOTIFICATION"};
+  std::vector<std::vector<std::string>> cells;
+  for (const auto& j : rows)
+    cells.push_back({j["id"], j["state"], std::to_string(j["level"].get<int>()) + "/" + std::to_string(j["levels"].get<int>()),
+                     j["severity"], j["runbook"], j["target"].get<std::string>().empty() ? "-" : j["target"].get<std::string>(),
+                     j["opened"], age_text(j["age_s"].get<long long>()), last_notification_text(j["last_notification"])});
+  std::vector<std::size_t> w(head.size());
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    w[i] = head[i].size();
+    for (const auto& c : cells) w[i] = std::max(w[i], c[i].size());
+  }
+  std::string out;
+  auto line = [&](const std::vector<std::string>& c) {
+    std::string l;
+    for (std::size_t i = 0; i < c.size(); ++i) l += i + 1 < c.size() ? pad(c[i], w[i] + 1) : c[i];
+    out += l + "\n";
+  };
+  line(head);
+  for (const auto& c : cells) line(c);
+  return out;
+}
+
+std::vector<json> rows_of(incident::store& incidents, bool all, incident::wall_time now) {
+  std::vector<json> rows;
+  for (const incident::incident* inc : incidents.list())
+    if (all || inc->is_open()) rows.push_back(inc->to_json(now));
+  return rows;
+}
+
+void print_changes(const std::vector<incident::escalator::result>& changes) {
+  for (const auto& c : changes) std::cout << secrets::redact(incident::describe(c)) << "\n";
+}
+
+}  // namespace
+
+std::unique_ptr<alert::notifier> make_notifier(const run::config&, audit::log&) {
+  // The alert dispatcher plugs in here (its channels come from cfg).
+  return nullptr;
+}
+
+int cmd_incidents(std::vector<std::string> args) {
+  auto o = options_for("incidents", "List incidents (open and acknowledged; --all: resolved too).");
+  o.add_options()("all", "resolved incidents too")("json", "print JSON")(
+      "follow", "keep running: advance escalations when they fall due and reprint on change (Ctrl-C stops)");
+  auto r = parse(o, std::move(args));
+  if (r.count("help")) return std::cout << o.help(), 0;
+  bool all = r.count("all") > 0, as_json = r.count("json") > 0;
+  desk d(r);
+  incident::store incidents(*d.journal);
+  incident::escalator esc(incidents, d.notifier.get(), d.clk);
+  auto show = [&](std::string& last) {
+    auto now = d.clk.wall_now();
+    auto rows = rows_of(incidents, all, now);
+    std::string key;  // what changed, ages aside
+    for (auto row : rows) {
+      row.erase("age_s");
+      key += row.dump();
+    }
+    if (key == last) return;
+    last = key;
+    if (as_json) {
+      json out = rows;
+      secrets::redact(out);
+      std::cout << json_text(out, -1) << "\n";
+    } else {
+      std::cout << secrets::redact(render(rows));
+    }
+    std::cout.flush();
+  };
+  std::string last = "\x01";
+  if (!r.count("follow")) {
+    show(last);
+    return exit_codes::ok;
+  }
+  run::stop_source stop;
+  run::cancel::install_handlers();
+  run::cancel::forward signals(stop);
+  while (!stop.requested()) {
+    auto changes = esc.advance();
+    if (!as_json) print_changes(changes);
+    show(last);
+    // Wake for the next due level or a change by another process each second; a signal at once.
+    stop.wait_for(std::chrono::seconds(1));
+    incidents.refresh();
+  }
+  return exit_codes::ok;
+}
+
+int cmd_ack(std::vector<std::string> args) {
+  auto o = options_for("ack", "Acknowledge an incident: someone is on it, the escalation stops climbing.");
+  o.add_options()("by", "who acknowledges (default: the operator, user@host)", cxxopts::value<std::string>())(
+      "note", "a note, kept in the journal and sent with the notification", cxxopts::value<std::string>())(
+      "id", "incident id", cxxopts::value<std::string>());
+  o.parse_positional({"id"});
+  o.positional_help("ID");
+  auto r = parse(o, std::move(args));
+  if (r.count("help")) return std::cout << o.help(), 0;
+  if (!r.count("id")) throw error(error_kind::usage, "ack needs an incident id: runbook ack INC-7F3A2C (see 'runbook incidents')");
+  desk d(r);
+  incident::store incidents(*d.journal);
+  incident::escalator esc(incidents, d.notifier.get(), d.clk);
+  auto res = esc.ack(r["id"].as<std::string>(), opt(r, "by").value_or(run::operator_identity()), opt(r, "note").value_or(""));
+  if (!res.what.changed) {
+    std::cout << res.what.inc.id << " is " << (res.what.inc.state == incident::state::resolved ? "already resolved" : "already acknowledged")
+              << "; nothing to do\n";
+    return exit_codes::ok;
+  }
+  print_changes({res});
+  return exit_codes::ok;
+}
+
+int cmd_resolve(std::vector<std::string> args) {
+  auto o = options_for("resolve", "Resolve an incident. Resolving a resolved incident does nothing (not an error).");
+  o.add_options()("by", "who resolves (default: the operator, user@host)", cxxopts::value<std::string>())(
+      "note", "a note, kept in the journal and sent with the notification", cxxopts::value<std::string>())(
+      "id", "incident id", cxxopts::value<std::string>());
+  o.parse_positional({"id"});
+  o.positional_help("ID");
+  auto r = parse(o, std::move(args));
+  if (r.count("help")) return std::cout << o.help(), 0;
+  if (!r.count("id")) throw error(error_kind::usage, "resolve needs an incident id: runbook resolve INC-7F3A2C (see 'runbook incidents')");
+  desk d(r);
+  incident::store incidents(*d.journal);
+  incident::escalator esc(incidents, d.notifier.get(), d.clk);
+  auto res = esc.resolve(r["id"].as<std::string>(), opt(r, "by").value_or(run::operator_identity()), opt(r, "note").value_or(""));
+  if (!res.what.changed) {
+    std::cout << res.what.inc.id << " is already resolved; nothing to do\n";
+    return exit_codes::ok;
+  }
+  print_changes({res});
+  return exit_codes::ok;
+}
+
+}  // namespace rb::cli
