@@ -2,6 +2,7 @@
 // audit verify|head, and the dispatch to sandbox list|clean.
 #include "bindings/cli/commands.hpp"
 
+#include "bindings/cli/alert_commands.hpp"
 #include "bindings/cli/sandbox_commands.hpp"
 
 #include <signal.h>
@@ -61,6 +62,7 @@ Commands:
   audit head [FILE]        print the last record's SEQ:HASH, to keep outside (audit verify --head)
   sandbox list|clean       show the throwaway PostgreSQL clusters; clean stops and removes
                            those whose runbook process is gone (crash, kill -9)
+  alert test CHANNEL       send a test notification to a configured channel; prints the answer
 
 Runbooks are found in ./runbooks and in the directories of RUNBOOK_PATH (colon-separated);
 runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
@@ -462,8 +464,12 @@ int cmd_run(std::vector<std::string> args) {
   audit::log log(audit_file(r), audit::key_from_env());
   run::executor exec(log, out, clk, confirm);
   database.use_in(exec);
+  run_alerts alerts(database.cfg, audit_file(r), clk, out);
+  exec.use_notifier(alerts.get());
   run::cancel::install_handlers();
-  return finish_run(exec.run(book, opts), as_json);
+  run::run_outcome outcome = exec.run(book, opts);
+  alerts.wait();  // pending deliveries get at most alert_wait
+  return finish_run(outcome, as_json);
 }
 
 /// resume and rollback: continue a recorded run, forward or backward.
@@ -550,14 +556,19 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   run::executor exec(log, out, clk, confirm);
   exec.use_target(session);
   exec.use_config(cfg);
+  run_alerts alerts(cfg, log_path, clk, out);
+  exec.use_notifier(alerts.get());
   run::cancel::install_handlers();
   if (backward) {
     // Here a rollback that did its work is the success asked for: exit 0 (3 if it failed).
     run::run_outcome o = exec.rollback(book, state, opts, opt_string(r, "phase"));
+    alerts.wait();
     if (as_json) print_json(o.to_json());
     return o.status == run::status::rolled_back ? exit_codes::ok : o.exit_code();
   }
-  return finish_run(exec.resume(book, state, opts), as_json);
+  run::run_outcome outcome = exec.resume(book, state, opts);
+  alerts.wait();
+  return finish_run(outcome, as_json);
 }
 
 // ---- rehearse --------------------------------------------------------------------------
@@ -930,8 +941,9 @@ int dispatch(int argc, char** argv) {
     if (cmd == "log") return cmd_log(std::move(args));
     if (cmd == "audit") return cmd_audit(std::move(args));
     if (cmd == "sandbox") return cmd_sandbox(std::move(args));
+    if (cmd == "alert") return cmd_alert(std::move(args));
     throw error(error_kind::usage, "unknown command '" + cmd + "'" +
-                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "rehearse", "history", "log", "audit", "sandbox"}) +
+                                       did_you_mean(cmd, {"list", "show", "check", "run", "resume", "rollback", "rehearse", "history", "log", "audit", "sandbox", "alert"}) +
                                        "; see 'runbook --help'");
   } catch (const error& e) {
     std::cerr << "runbook: " << secrets::redact(e.what()) << "\n";

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/alert/channel.hpp"
+
 namespace rb::run {
 
 /// One database a runbook can run against.
@@ -27,6 +29,12 @@ struct config {
   std::optional<std::string> default_target;
   std::chrono::milliseconds statement_timeout{0};        ///< 0: the step's time limit governs
   std::chrono::milliseconds lock_timeout{30'000};        ///< no step waits forever behind a lock
+  /// Alert channels by name (`channels = { team = { type = "slack", ... } }`).
+  std::map<std::string, alert::channel_config> channels;
+  /// Where alert.send goes without `channel`.
+  std::vector<std::string> default_channels;
+  /// How long a run's end waits for pending alert deliveries (`alert_wait`).
+  std::chrono::milliseconds alert_wait{10'000};
 };
 
 /// The target a run uses, with its effective timeouts.

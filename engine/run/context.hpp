@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "engine/alert/notification.hpp"
 #include "engine/audit/log.hpp"
 #include "engine/run/model.hpp"
 #include "engine/run/reporter.hpp"
@@ -136,6 +137,9 @@ class run_context {
     c.set_lock_timeout(m_lock_timeout);
   }
   reporter& out() { return m_out; }
+  /// Where alert.send (and incidents) deliver; null when the run has no dispatcher.
+  alert::notifier* notifier() const { return m_notifier; }
+  void set_notifier(alert::notifier* n) { m_notifier = n; }
 
  private:
   json where() const {
@@ -154,6 +158,7 @@ class run_context {
   const step_def* m_step = nullptr;
   target_session* m_target = nullptr;
   const config* m_config = nullptr;
+  alert::notifier* m_notifier = nullptr;
   std::optional<std::chrono::steady_clock::time_point> m_deadline;
   milliseconds m_statement_timeout{0}, m_lock_timeout{30'000};
   std::optional<json> m_pending;  ///< a statement record gathering repeated executions

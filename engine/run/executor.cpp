@@ -132,6 +132,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
   run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
   ctx.set_target(m_target);
   ctx.set_config(m_config);
+  ctx.set_notifier(m_notifier);
 
   // One run per (runbook, target): taken before anything is recorded, on a session of its
   // own, so it dies with this process and never outlives a crash.
@@ -703,6 +704,7 @@ run_outcome executor::rollback(const runbook_def& book, const run_state& state, 
   run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
   ctx.set_target(m_target);
   ctx.set_config(m_config);
+  ctx.set_notifier(m_notifier);
   std::unique_ptr<db::connection> lock_conn;
   std::unique_ptr<db::run_lock> lock;
   if (book.lock && m_target && m_target->configured()) {

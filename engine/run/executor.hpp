@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/alert/notification.hpp"
 #include "engine/audit/log.hpp"
 #include "engine/run/confirm.hpp"
 #include "engine/run/journal.hpp"
@@ -71,6 +72,8 @@ class executor {
   void use_target(target_session& target) { m_target = &target; }
   /// The configuration, for db.connect("other-target").
   void use_config(const config& cfg) { m_config = &cfg; }
+  /// The alert dispatcher the run's alert.send uses (none: alert.send is refused).
+  void use_notifier(alert::notifier* n) { m_notifier = n; }
 
   /// Runs the runbook from the start. Throws rb::error(usage) before anything runs when a
   /// destructive step cannot be confirmed.
@@ -122,6 +125,7 @@ class executor {
   audit::log& m_log;
   target_session* m_target = nullptr;
   const config* m_config = nullptr;
+  alert::notifier* m_notifier = nullptr;
   reporter& m_out;
   clock& m_clock;
   confirmer& m_confirm;
