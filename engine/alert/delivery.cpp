@@ -43,7 +43,6 @@ delivery_result deliver(channel& ch, const notification& n, const std::string& d
     }
     if (stop.triggered()) {
       // The transfer was cut short by the interrupt: keep the reason of the last real answer.
-      if (out.reason.empty()) out.reason = r.reason;
       out.abandoned = true;
       return finish();
     }

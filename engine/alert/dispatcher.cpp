@@ -147,7 +147,7 @@ void dispatcher::finish(const job& j, const delivery_result& given) {
     std::lock_guard lock(m_mutex);
     std::string last = r.reason;
     r.reason = m_abandon_reason.empty() ? "abandoned" : m_abandon_reason;
-    if (!last.empty()) r.reason += " (last attempt: " + last + ")";
+    r.reason += last.empty() ? " (no answer yet)" : " (last attempt: " + last + ")";
   }
   json f = common_fields(j);
   if (r.delivered) {
@@ -176,7 +176,8 @@ std::vector<dispatcher::undelivered> dispatcher::drain(milliseconds limit) {
   }
   if (!m_queue.empty() || m_busy) {
     // Out of time: cut what is under way; the worker fails the rest at once.
-    m_abandon_reason = "not delivered within alert_wait " + format_duration(limit);
+    m_abandon_reason = "not delivered within alert_wait " +
+                       (limit.count() % 1000 == 0 ? std::to_string(limit.count() / 1000) + "s" : format_duration(limit));
     m_stop->trigger();
     m_done.wait(lock, [&] { return m_queue.empty() && !m_busy; });
     m_stop = std::make_shared<interrupt>();  // later sends start afresh

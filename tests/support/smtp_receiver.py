@@ -34,6 +34,17 @@ def main():
                     self.wfile.write(b"250-localhost\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n")
                     self.wfile.flush()
                 elif verb == "AUTH":
+                    parts = line.split()
+                    mech = parts[1].upper() if len(parts) > 1 else ""
+                    if mech == "LOGIN":
+                        for prompt in ("334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6"):
+                            if len(parts) > 2 and prompt.endswith("VXNlcm5hbWU6"):
+                                continue  # the user name came with the command
+                            self.reply(prompt)
+                            self.rfile.readline()
+                    elif len(parts) < 3:
+                        self.reply("334 ")
+                        self.rfile.readline()
                     authed = True
                     self.reply("235 2.7.0 Authentication successful")
                 elif verb == "MAIL":
