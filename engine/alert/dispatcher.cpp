@@ -168,10 +168,13 @@ void dispatcher::finish(const job& j, const delivery_result& given) {
 }
 
 std::vector<dispatcher::undelivered> dispatcher::drain(milliseconds limit) {
+  // Over when the injected clock has moved `limit` on, or as much real time has passed (a
+  // fake clock nobody moves must not make the run's end wait forever).
   auto deadline = m_clock.now() + limit;
+  auto real_deadline = std::chrono::steady_clock::now() + limit;
   std::unique_lock lock(m_mutex);
-  while ((!m_queue.empty() || m_busy) && m_clock.now() < deadline) {
-    auto left = deadline - m_clock.now();
+  while ((!m_queue.empty() || m_busy) && m_clock.now() < deadline && std::chrono::steady_clock::now() < real_deadline) {
+    auto left = std::min(deadline - m_clock.now(), real_deadline - std::chrono::steady_clock::now());
     m_done.wait_for(lock, std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(50)));
   }
   if (!m_queue.empty() || m_busy) {

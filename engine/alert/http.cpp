@@ -49,11 +49,15 @@ void interrupt::trigger() {
 
 bool interrupt::wait_until(const clock& clk, std::chrono::steady_clock::time_point until) {
   std::unique_lock lock(m_mutex);
+  // The wait ends when the injected clock reaches `until` (a fake clock moved on by a test), or
+  // when as much real time has passed (a fake clock nobody moves), or at trigger().
+  auto real_until = std::chrono::steady_clock::now() + (until - clk.now());
   while (!m_set) {
     auto now = clk.now();
-    if (now >= until) return true;
-    // Real time passes on the condition variable; the injected clock says when it is over.
-    m_cv.wait_for(lock, std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100)));
+    auto real_now = std::chrono::steady_clock::now();
+    if (now >= until || real_now >= real_until) return true;
+    m_cv.wait_for(lock, std::min<std::chrono::steady_clock::duration>(
+                            std::min(until - now, real_until - real_now), std::chrono::milliseconds(100)));
   }
   return false;
 }

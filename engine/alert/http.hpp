@@ -23,7 +23,8 @@ class interrupt {
   /// Abandons what is under way and everything after it. Thread-safe.
   void trigger();
   bool triggered() const { return m_set.load(); }
-  /// Waits until `until` by `clk` or until triggered; false when triggered.
+  /// Waits until `until` by `clk` (or as long in real time, should `clk` be a fake nobody
+  /// moves) or until triggered; false when triggered.
   bool wait_until(const clock& clk, std::chrono::steady_clock::time_point until);
 
   /// Used by perform(): the multi handle a transfer runs on, to wake it.

@@ -132,6 +132,41 @@ TEST_F(AlertCli, AlertTestFailsWhenTheReceiverRefuses) {
   EXPECT_TRUE(holds(r.err, "no alert channel 'nope'")) << r.err;
 }
 
+TEST_F(AlertCli, NoSecretAppearsInOutputAuditOrErrors) {
+  std::string down;
+  {
+    receiver gone(receiver::kind::http, dir.path());
+    down = gone.url("/services/T000/B000/slackSecretPath9911");
+  }
+  receiver mail(receiver::kind::smtp, dir.path());
+  const std::string smtp_pw = "smtpSecretPw-5521";
+  std::map<std::string, std::string> env = k_env;
+  env["SLACK_URL"] = down;
+  env["SMTP_PW"] = smtp_pw;
+  dir.write("runbook.lua", "return {\n  channels = {\n"
+                           "    team = { type = 'slack', webhook = secret 'SLACK_URL', attempts = 2 },\n"
+                           "    oncall = { type = 'pagerduty', url = '" + down + "', routing_key = secret 'PD_KEY', attempts = 1 },\n"
+                           "    dba = { type = 'email', smtp = '" + mail.url() + "', from = 'rb@example.com', to = 'dba@example.com',"
+                           " user = 'rb', password = secret 'SMTP_PW' },\n"
+                           "  },\n  alert_wait = '5s',\n}\n");
+  runbook(R"lua(  step "page" { run = function(ctx)
+    alert.send{ severity = "critical", summary = "paging everyone", channel = { "team", "oncall", "dba" } }
+  end })lua");
+  auto r = cli.run({"run", "ops.alerting", "--json"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(holds(r.err, "to channel 'team' was not delivered")) << r.err;
+  ASSERT_EQ(mail.requests().size(), 1u);
+  EXPECT_EQ(cli.events("alert.failed").size(), 2u);
+  EXPECT_EQ(cli.events("alert.sent").size(), 1u);
+  std::string run = json::parse(r.out)["run"];
+  auto log = cli.run({"log", run, "--json"}, env);
+  auto test = cli.run({"alert", "test", "team"}, env);
+  EXPECT_EQ(test.exit_code, 1) << test.out << test.err;
+  std::string everything = r.out + r.err + log.out + log.err + test.out + test.err + read_file(cli.audit_log());
+  for (const std::string& secret : {down, std::string("slackSecretPath9911"), k_pd_key, smtp_pw})
+    EXPECT_FALSE(holds(everything, secret)) << secret << " shown in:\n" << everything;
+}
+
 // ---- template.render from the run's context -------------------------------------------------
 
 TEST_F(AlertCli, TheSeedsTemplatesRenderFromTheRunsContext) {
