@@ -85,7 +85,13 @@ int l_alert_send(lua_State* L) {
       throw error(error_kind::usage, "alert.send: no alert channel '" + c + "'" + did_you_mean(c, known) +
                                          (known.empty() ? "; the config has no channels" : "; channels: " + join(known, ", ")));
   alert::notifier* out = ctx->notifier();
-  if (!out) throw error(error_kind::usage, "alert.send: this run has no alert dispatcher");
+  if (!out) {
+    // A run nothing delivers for (a rehearsal on a copy, an embedding without channels): the
+    // alert is shown and audited as a log line, and the run goes on.
+    ctx->log("alert [" + n.severity + "] " + n.summary + " (not sent: this run delivers no alerts)");
+    lua_newtable(L);
+    return 1;
+  }
 
   n.runbook = ctx->book().name;
   n.run_id = ctx->run_id();
