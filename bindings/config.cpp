@@ -9,6 +9,7 @@
 
 #include <cctype>
 
+#include "bindings/config_channels.hpp"
 #include "bindings/convert.hpp"
 #include "engine/db/connection.hpp"
 #include "engine/util/duration.hpp"
@@ -92,8 +93,10 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
   json root = to_json(L, -1);
   lua_settop(L, top);
   if (root.is_array() && root.empty()) root = json::object();
-  check_fields(path, root, "config", {"targets", "default_target", "statement_timeout", "lock_timeout", "alerts", "escalation",
-                                      "default_escalation"});
+  std::vector<std::string> fields{"targets", "default_target", "statement_timeout", "lock_timeout", "escalation",
+                                  "default_escalation"};
+  fields.insert(fields.end(), k_channel_fields.begin(), k_channel_fields.end());
+  check_fields(path, root, "config", fields);
   if (auto d = duration_field(path, root, "statement_timeout", "config")) cfg.statement_timeout = *d;
   if (auto d = duration_field(path, root, "lock_timeout", "config")) cfg.lock_timeout = *d;
   if (root.contains("default_target")) {
@@ -137,6 +140,7 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
   }
   if (cfg.default_target && !cfg.targets.count(*cfg.default_target))
     bad(path, "default_target '" + *cfg.default_target + "' is not one of the targets");
+  load_channels(path, root, cfg);
   return cfg;
 }
 

@@ -51,8 +51,19 @@ void push_ctx(lua_State* L, const run::step_call& call) {
   // destroy data (backup.restore) insist on it.
   lua_pushboolean(L, call.step.confirm.has_value());
   lua_setfield(L, -2, "confirmed");
+  if (!call.book.title.empty()) set_string(L, "title", call.book.title);
   if (call.ctx) {
     set_string(L, "run", call.ctx->run_id());
+    // For templates and alerts: where the run is, how long it has taken, what failed.
+    if (call.ctx->target() && call.ctx->target()->configured()) set_string(L, "target", call.ctx->target()->target().name);
+    lua_pushnumber(L, std::chrono::duration<double>(std::chrono::steady_clock::now() - call.ctx->started()).count());
+    lua_setfield(L, -2, "elapsed");
+    if (const auto& f = call.ctx->failure()) {
+      lua_createtable(L, 0, 2);
+      set_string(L, "step", f->step);
+      set_string(L, "error", f->error);
+      lua_setfield(L, -2, "failure");
+    }
     push_json(L, call.ctx->params());
   } else {
     lua_newtable(L);

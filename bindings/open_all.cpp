@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "bindings/alert.hpp"
 #include "bindings/audit.hpp"
 #include "bindings/db.hpp"
 #include "bindings/dsl.hpp"
@@ -34,6 +35,7 @@ void open_all(sandbox& sb) {
   open_db(sb);      // db.null, db.connect, and the ctx.db methods
   open_shell(sb);   // shell.run, shell.sh
   open_escalate(sb);  // escalate{...}
+  open_alert(sb);   // alert.send
 }
 
 std::unique_ptr<sandbox> make_sandbox(const std::vector<fs::path>& extra_paths) {

@@ -1,15 +1,53 @@
 -- Communication templates: fill {{name}} placeholders, refusing to send a half-filled message.
 --   local template = require "template"
 --   local text = template.render(template.rollback_notification, { issue = "...", minutes = 4 })
+--   local text = template.render(template.rollback_notification, {}, ctx)   -- values from the run
 local template = {}
 
---- Replaces every {{name}} in `text` with tostring(vars[name]). A placeholder with no value
---- is an error naming it, so no message goes out with "{{eta}}" in it.
-function template.render(text, vars)
+--- "2h 15m", "4m 12s", "12s": a duration in seconds as people write it.
+local function human(seconds)
+  seconds = math.floor(seconds + 0.5)
+  local h, m, s = math.floor(seconds / 3600), math.floor(seconds % 3600 / 60), seconds % 60
+  if h > 0 then return string.format("%dh %dm", h, m) end
+  if m > 0 then return string.format("%dm %ds", m, s) end
+  return string.format("%ds", s)
+end
+
+--- The values a run's context supplies to templates: `runbook`, `name` (the runbook's title,
+--- else its name), `run_id`, `target`, `duration` ("4m 12s" since the run began), `minutes`
+--- (the same in minutes, one decimal), and after a failure (in rollback handlers)
+--- `failed_step`, `error`, and `issue` / `problem` (the error again, as the seeds' templates
+--- call it).
+function template.context(ctx)
+  local v = {}
+  if type(ctx) ~= "table" then return v end
+  v.runbook = ctx.runbook
+  v.name = ctx.title or ctx.runbook
+  v.run_id = ctx.run
+  v.target = ctx.target
+  if type(ctx.elapsed) == "number" then
+    v.duration = human(ctx.elapsed)
+    v.minutes = string.format("%.1f", ctx.elapsed / 60)
+  end
+  if type(ctx.failure) == "table" then
+    v.failed_step = ctx.failure.step
+    v.error = ctx.failure.error
+    v.issue = ctx.failure.error
+    v.problem = ctx.failure.error
+  end
+  return v
+end
+
+--- Replaces every {{name}} in `text` with tostring(vars[name]), else with the value the run's
+--- context `ctx` supplies (template.context). A placeholder with no value is an error naming
+--- it, so no message goes out with "{{eta}}" in it.
+function template.render(text, vars, ctx)
   vars = vars or {}
+  local from_ctx = template.context(ctx)
   local missing = {}
   local out = text:gsub("{{%s*([%w_]+)%s*}}", function(name)
     local v = vars[name]
+    if v == nil then v = from_ctx[name] end
     if v == nil then
       missing[#missing + 1] = name
       return "{{" .. name .. "}}"
@@ -46,14 +84,23 @@ CRITICAL: Migration Issue Requires Immediate Attention
 - ETA for Resolution: {{eta}}
 - Contact: {{contact}}]]
 
+-- Seed 004's technical-team alert.
 template.recovery_completed = [[
 DATABASE RECOVERY COMPLETED
+
 Duration: {{duration}}
 Affected: {{affected}}
 Data Loss: {{data_loss}}
+
+Recovery Summary:
+{{recovery_summary}}
+
 Next Steps:
 1. Monitor error rates next 4 hours
 2. User communication sent
-3. Support team briefed on recovery process]]
+3. Support team briefed on recovery process
+4. Post-mortem scheduled for {{postmortem}}
+
+On-call: {{oncall}}]]
 
 return template

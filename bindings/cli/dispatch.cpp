@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "bindings/cli/alert_commands.hpp"
 #include "bindings/cli/commands.hpp"
 #include "bindings/cli/incident_commands.hpp"
 #include "bindings/cli/options.hpp"
@@ -44,6 +45,8 @@ const std::vector<command>& commands() {
       {"sandbox", cmd_sandbox,
        {{"sandbox list|clean", "show the throwaway PostgreSQL clusters; clean stops and removes\n"
                                "those whose runbook process is gone (crash, kill -9)"}}},
+      {"alert", cmd_alert,
+       {{"alert test CHANNEL", "send a test notification to a configured channel; prints the answer"}}},
       {"incidents", cmd_incidents,
        {{"incidents", "list open incidents (--all, --json; --follow advances escalations)"}}},
       {"ack", cmd_ack, {{"ack ID", "acknowledge an incident: its escalation stops climbing (--by, --note)"}}},

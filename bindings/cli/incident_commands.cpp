@@ -54,8 +54,15 @@ std::optional<std::string> opt(const cxxopts::ParseResult& r, const char* name) 
 struct desk {
   std::unique_ptr<audit::log> journal;
   run::config cfg;
-  std::unique_ptr<alert::notifier> notifier;
+  std::unique_ptr<alert::dispatcher> notifier;
   system_clock clk;
+  /// Notifications of the changes this command made get at most alert_wait before it exits.
+  ~desk() {
+    if (!notifier) return;
+    for (const auto& u : notifier->drain(cfg.alert_wait))
+      std::cerr << "runbook: " << secrets::redact("notification " + u.delivery + " to channel '" + u.channel +
+                                                  "' was not delivered: " + u.reason) << "\n";
+  }
 
   explicit desk(const cxxopts::ParseResult& r) {
     journal = std::make_unique<audit::log>(run::audit_path(run::state_dir(opt(r, "state-dir"))), audit::key_from_env());
@@ -121,9 +128,12 @@ void print_changes(const std::vector<incident::escalator::result>& changes) {
 
 }  // namespace
 
-std::unique_ptr<alert::notifier> make_notifier(const run::config&, audit::log&) {
-  // The alert dispatcher plugs in here (its channels come from cfg).
-  return nullptr;
+std::unique_ptr<alert::dispatcher> make_notifier(const run::config& cfg, audit::log& journal) {
+  if (cfg.channels.empty()) return nullptr;
+  static system_clock clk;
+  alert::dispatcher_options opts;
+  opts.print = [](const std::string& line) { std::cout << line << "\n"; };
+  return std::make_unique<alert::dispatcher>(cfg.channels, journal, clk, std::move(opts));
 }
 
 int cmd_incidents(std::vector<std::string> args) {

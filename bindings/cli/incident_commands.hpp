@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/alert/dispatcher.hpp"
 #include "engine/alert/notification.hpp"
 #include "engine/audit/log.hpp"
 #include "engine/run/config.hpp"
@@ -21,9 +22,8 @@ int cmd_ack(std::vector<std::string> args);
 /// runbook resolve ID [--by NAME] [--note TEXT].
 int cmd_resolve(std::vector<std::string> args);
 
-/// The notifier this process sends alerts and incident notifications through, for `cfg`.
-/// The alert dispatcher (engine/alert, branch `alerts`) plugs in here; until then there is
-/// none (null), and incident changes are journaled with their channels listed as not told.
-std::unique_ptr<alert::notifier> make_notifier(const run::config& cfg, audit::log& journal);
+/// The alert dispatcher incident commands notify through, over the config's channels; null
+/// when the config has none (incident changes are then journaled with no channel told).
+std::unique_ptr<alert::dispatcher> make_notifier(const run::config& cfg, audit::log& journal);
 
 }  // namespace rb::cli

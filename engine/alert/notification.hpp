@@ -29,6 +29,7 @@ struct notification {
   std::string runbook, target, run_id;
   std::string incident;               ///< incident id (INC-7F3A2C), empty for a plain alert
   int level = 0;                      ///< escalation level (1-based), 0 for a plain alert
+  std::string timestamp;              ///< RFC 3339 UTC, when it happened; the dispatcher sets it when empty
 };
 
 /// Where notifications go. The alert dispatcher implements it; incidents and the bindings

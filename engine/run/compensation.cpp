@@ -23,6 +23,7 @@ run_outcome executor::rollback(const runbook_def& book, const run_state& state, 
   run_outcome outcome;
   outcome.run_id = state.run_id;
   run_context ctx(m_log, m_out, outcome.run_id, book, opts.params);
+  ctx.set_notifier(m_notifier);
   ctx.use_services(m_clock, *m_stop);
   ctx.set_target(m_target);
   ctx.set_config(m_config);

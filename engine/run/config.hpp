@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/incident/policy.hpp"
+#include "engine/alert/channel.hpp"
 
 namespace rb::run {
 
@@ -30,6 +31,12 @@ struct config {
   std::chrono::milliseconds statement_timeout{0};        ///< 0: the step's time limit governs
   std::chrono::milliseconds lock_timeout{30'000};        ///< no step waits forever behind a lock
   incident::policy_set escalation;                       ///< `escalation` and `default_escalation`
+  /// Alert channels by name (`channels = { team = { type = "slack", ... } }`).
+  std::map<std::string, alert::channel_config> channels;
+  /// Where alert.send goes without `channel`.
+  std::vector<std::string> default_channels;
+  /// How long a run's end waits for pending alert deliveries (`alert_wait`).
+  std::chrono::milliseconds alert_wait{10'000};
 };
 
 /// The target a run uses, with its effective timeouts.

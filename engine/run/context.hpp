@@ -163,6 +163,15 @@ class run_context {
     c.set_lock_timeout(m_lock_timeout);
   }
   reporter& out() { return m_out; }
+  /// When this process began the run (for durations shown to people: templates, alerts).
+  std::chrono::steady_clock::time_point started() const { return m_started; }
+  /// The failure that ended the run ("phase/step" and the error in words), set before its
+  /// rollback handlers run, so they can say what happened.
+  struct failure_info {
+    std::string step, error;
+  };
+  const std::optional<failure_info>& failure() const { return m_failure; }
+  void set_failure(std::string step, std::string error) { m_failure = failure_info{std::move(step), std::move(error)}; }
 
  private:
   json where() const {
@@ -185,6 +194,8 @@ class run_context {
   rb::clock* m_clock = &system_clock::instance();
   stop_source* m_stop = &m_own_stop;
   alert::notifier* m_notifier = nullptr;
+  std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
+  std::optional<failure_info> m_failure;
   std::optional<std::chrono::steady_clock::time_point> m_deadline;
   milliseconds m_statement_timeout{0}, m_lock_timeout{30'000};
   std::optional<json> m_pending;  ///< a statement record gathering repeated executions

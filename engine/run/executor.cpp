@@ -206,6 +206,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     const bool tx_rolled_back = tx == "rolled_back";
     outcome.error = std::move(err);
     outcome.failed_step = where;
+    ctx.set_failure(where, outcome.error ? outcome.error->message : "");
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "failed"}, {"duration_ms", phase_ms}};
     if (phase.transaction) f["transaction"] = std::string(tx);
@@ -233,6 +234,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     ctx.stop().acknowledge();  // from here on nothing is interrupted: the rollback path must run
     outcome.error = std::move(err);
     outcome.failed_step = where;
+    ctx.set_failure(where, outcome.error ? outcome.error->message : "cancelled");
     ctx.set_position(&phase, nullptr);
     json f = {{"phase", phase.name}, {"status", "cancelled"}, {"duration_ms", phase_ms}};
     if (phase.transaction) f["transaction"] = std::string(tx);

@@ -52,12 +52,20 @@ session::session(const runbook_def& book, config cfg, session_options options, r
   m_exec = std::make_unique<executor>(*m_log, out, clk, confirm);
   m_exec->use_target(*m_target);
   m_exec->use_config(m_cfg);
+  if (!m_options.notifier && !m_cfg.channels.empty()) {
+    m_alert_log = std::make_unique<audit::log>(m_options.audit_file, audit::key_from_env());
+    alert::dispatcher_options ao;
+    ao.print = [&out](const std::string& line) { out.message(line); };
+    m_alerts = std::make_unique<alert::dispatcher>(m_cfg.channels, *m_alert_log, clk, std::move(ao));
+    m_options.notifier = m_alerts.get();
+  }
   m_exec->use_notifier(m_options.notifier);
 }
 
 session::~session() {
   // The executor and the connection go before the cluster they talk to.
   m_exec.reset();
+  m_alerts.reset();
   m_target.reset();
   if (m_cluster && m_cluster->running() && m_options.database.keep_sandbox && m_options.status)
     *m_options.status << "the sandbox is still running: " << m_cluster->connect_hint() << "\n";
@@ -82,14 +90,23 @@ run_outcome session::rollback(const run_state& state, const run_options& opts,
   // A rollback the operator asked for that did its work is no failure: only rollback_failed
   // opens an incident.
   run_outcome o = m_exec->rollback(m_book, state, opts, phase);
-  return o.status == status::rollback_failed ? finish(std::move(o)) : o;
+  if (o.status == status::rollback_failed) return finish(std::move(o));
+  deliver_pending();
+  return o;
 }
 
 run_outcome session::finish(run_outcome outcome) {
   std::string target = m_target && m_target->configured() ? m_target->target().name : "";
   auto report = incident::on_run_end(*m_log, m_cfg.escalation, m_options.notifier, m_clock, outcome, m_book, target);
   for (const auto& line : report.lines()) m_out.message(line);
+  deliver_pending();
   return outcome;
+}
+
+void session::deliver_pending() {
+  if (!m_alerts) return;
+  for (const auto& u : m_alerts->drain(m_cfg.alert_wait))
+    m_out.message("alert " + u.delivery + " to channel '" + u.channel + "' was not delivered: " + u.reason);
 }
 
 }  // namespace rb::run

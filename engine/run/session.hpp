@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/alert/dispatcher.hpp"
 #include "engine/alert/notification.hpp"
 #include "engine/audit/log.hpp"
 #include "engine/run/config.hpp"
@@ -46,7 +47,8 @@ struct session_options {
   /// Where the session says what it does besides the run (starting a sandbox, loading the
   /// fixture, how to reach a kept sandbox). Null: nowhere.
   std::ostream* status = nullptr;
-  /// Where alerts and incident notifications go (the alert dispatcher); null: none configured.
+  /// Where alerts and incident notifications go. Null (the default): the session's own alert
+  /// dispatcher over the config's channels (none when the config has no channels).
   alert::notifier* notifier = nullptr;
 };
 
@@ -84,6 +86,9 @@ class session {
   /// failed run opens (or joins) an incident when a policy applies, a successful one resolves
   /// the open incidents of its runbook and target (incident::on_run_end).
   run_outcome finish(run_outcome outcome);
+  /// Gives pending alert deliveries at most the config's alert_wait and says which did not
+  /// arrive (they are audited as alert.failed): every run's end goes through here.
+  void deliver_pending();
 
   const runbook_def& m_book;
   config m_cfg;
@@ -92,6 +97,8 @@ class session {
   std::unique_ptr<target_session> m_target;
   std::unique_ptr<audit::log> m_log;
   std::unique_ptr<executor> m_exec;
+  std::unique_ptr<audit::log> m_alert_log;  ///< the dispatcher's own handle (it writes from its worker)
+  std::unique_ptr<alert::dispatcher> m_alerts;
   reporter& m_out;
   clock& m_clock;
 };
