@@ -30,10 +30,9 @@ std::string stamp_sql(const std::string& column) {
 
 registry::registry(db::connection& conn) : m_conn(conn) {
   // Fast path: already at our version (one round trip, no lock).
-  auto v = m_conn.exec(
-      "SELECT CASE WHEN to_regclass('runbook.schema_version') IS NULL THEN 0 "
-      "ELSE (SELECT coalesce(max(version), 0) FROM runbook.schema_version) END");
-  int version = std::stoi(v.rows.at(0).at(0).text);
+  int version = 0;
+  if (!m_conn.exec("SELECT to_regclass('runbook.schema_version')").rows.at(0).at(0).null)
+    version = std::stoi(m_conn.exec("SELECT coalesce(max(version), 0) FROM runbook.schema_version").rows.at(0).at(0).text);
   if (version == k_registry_version) return;
   if (version > k_registry_version)
     throw error(error_kind::usage, "the schedule registry's schema is version " + std::to_string(version) +

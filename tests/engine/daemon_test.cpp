@@ -3,7 +3,7 @@
 
 #include <date/date.h>
 
-#include <sstream>
+#include <cstdio>
 
 #include "engine/schedule/daemon.hpp"
 
@@ -11,10 +11,10 @@ namespace rb::schedule {
 namespace {
 
 sys_seconds at(const std::string& utc) {
-  std::istringstream in(utc);
-  sys_seconds t;
-  in >> date::parse("%FT%TZ", t);
-  return t;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+  EXPECT_EQ(std::sscanf(utc.c_str(), "%d-%d-%dT%d:%d:%dZ", &y, &mo, &d, &h, &mi, &se), 6) << utc;
+  return date::sys_days(date::year(y) / mo / d) + std::chrono::hours(h) + std::chrono::minutes(mi) +
+         std::chrono::seconds(se);
 }
 
 /// Child processes as the daemon sees them: started, ended when the test says so.
