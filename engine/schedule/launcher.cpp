@@ -1,17 +1,9 @@
-// Child runs for the scheduler: posix_spawn, waitpid(WNOHANG), signals to the child's group.
+// Child runs for the scheduler: `runbook run` argv, spawned and reaped through engine/shell/child.
 #include "engine/schedule/launcher.hpp"
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-
-#include "engine/error.hpp"
-
-extern char** environ;
+#include "engine/shell/child.hpp"
 
 namespace rb::schedule {
 
@@ -36,24 +28,7 @@ std::vector<std::string> process_launcher::argv_for(const entry& e, const std::s
 }
 
 long long process_launcher::start(const entry& e, const std::string& due_utc) {
-  std::vector<std::string> args = argv_for(e, due_utc);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, args[0].c_str(), nullptr, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0)
-    throw error(error_kind::io, "unable to start '" + args[0] + " run " + e.runbook + "': " + std::strerror(rc));
+  long long pid = shell::spawn_child(argv_for(e, due_utc));
   m_children.insert(pid);
   return pid;
 }
@@ -61,14 +36,12 @@ long long process_launcher::start(const entry& e, const std::string& due_utc) {
 std::map<long long, int> process_launcher::reap() {
   std::map<long long, int> out;
   for (auto it = m_children.begin(); it != m_children.end();) {
-    int status = 0;
-    pid_t pid = ::waitpid(static_cast<pid_t>(*it), &status, WNOHANG);
-    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+    if (auto code = shell::poll_child(*it)) {
+      out[*it] = *code;
+      it = m_children.erase(it);
+    } else {
       ++it;
-      continue;
     }
-    out[*it] = pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
-    it = m_children.erase(it);
   }
   return out;
 }
