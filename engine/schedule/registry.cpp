@@ -1,0 +1,111 @@
+// The schedule registry: schema migration under an advisory lock, claims by primary key.
+#include "engine/schedule/registry.hpp"
+
+#include "engine/error.hpp"
+
+namespace rb::schedule {
+namespace {
+
+/// Migrations, in order: migration i brings the schema to version i + 1.
+const char* const k_migrations[] = {
+    R"(CREATE TABLE runbook.claims (
+         runbook     text        NOT NULL,
+         target      text        NOT NULL,
+         due         timestamptz NOT NULL,
+         host        text        NOT NULL,
+         pid         bigint      NOT NULL,
+         claimed_at  timestamptz NOT NULL DEFAULT now(),
+         status      text        NOT NULL DEFAULT 'claimed',
+         run_id      text,
+         finished_at timestamptz,
+         PRIMARY KEY (runbook, target, due)))",
+};
+static_assert(sizeof k_migrations / sizeof *k_migrations == k_registry_version);
+
+std::string stamp_sql(const std::string& column) {
+  return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+}
+
+}  // namespace
+
+registry::registry(db::connection& conn) : m_conn(conn) {
+  // Fast path: already at our version (one round trip, no lock).
+  int version = 0;
+  if (!m_conn.exec("SELECT to_regclass('runbook.schema_version')").rows.at(0).at(0).null)
+    version = std::stoi(m_conn.exec("SELECT coalesce(max(version), 0) FROM runbook.schema_version").rows.at(0).at(0).text);
+  if (version == k_registry_version) return;
+  if (version > k_registry_version)
+    throw error(error_kind::usage, "the schedule registry's schema is version " + std::to_string(version) +
+                                       ", newer than this runbook understands (" + std::to_string(k_registry_version) +
+                                       "): upgrade runbook on this host");
+  m_conn.begin();
+  try {
+    m_conn.exec("SELECT pg_advisory_xact_lock(hashtext('runbook.registry'))");
+    m_conn.exec("CREATE SCHEMA IF NOT EXISTS runbook");
+    m_conn.exec("CREATE TABLE IF NOT EXISTS runbook.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+    auto r = m_conn.exec("SELECT coalesce(max(version), 0) FROM runbook.schema_version");
+    int have = std::stoi(r.rows.at(0).at(0).text);  // another scheduler may have migrated meanwhile
+    if (have > k_registry_version) {
+      m_conn.rollback();
+      throw error(error_kind::usage, "the schedule registry's schema is version " + std::to_string(have) +
+                                         ", newer than this runbook understands: upgrade runbook on this host");
+    }
+    for (int i = have; i < k_registry_version; ++i) {
+      m_conn.exec(k_migrations[i]);
+      m_conn.exec("INSERT INTO runbook.schema_version (version) VALUES ($1::int)", {std::to_string(i + 1)});
+    }
+    m_conn.commit();
+  } catch (const std::exception&) {
+    if (m_conn.in_transaction()) m_conn.rollback();
+    throw;
+  }
+}
+
+bool registry::try_claim(const std::string& runbook, const std::string& target, const std::string& due_utc,
+                         const std::string& host, long long pid) {
+  auto r = m_conn.exec(
+      "INSERT INTO runbook.claims (runbook, target, due, host, pid) VALUES ($1, $2, $3::timestamptz, $4, $5::bigint) "
+      "ON CONFLICT DO NOTHING RETURNING 1",
+      {runbook, target, due_utc, host, std::to_string(pid)});
+  return !r.rows.empty();
+}
+
+void registry::started(const std::string& runbook, const std::string& target, const std::string& due_utc,
+                       const std::string& run_id, long long pid) {
+  m_conn.exec(
+      "UPDATE runbook.claims SET status = 'running', run_id = $4, pid = $5::bigint "
+      "WHERE runbook = $1 AND target = $2 AND due = $3::timestamptz",
+      {runbook, target, due_utc, run_id, std::to_string(pid)});
+}
+
+void registry::finished(const std::string& runbook, const std::string& target, const std::string& due_utc,
+                        const std::string& status) {
+  m_conn.exec(
+      "UPDATE runbook.claims SET status = $4, finished_at = now() "
+      "WHERE runbook = $1 AND target = $2 AND due = $3::timestamptz",
+      {runbook, target, due_utc, status});
+}
+
+std::vector<claim> registry::recent(const std::string& runbook, int limit) {
+  auto r = m_conn.exec("SELECT runbook, target, " + stamp_sql("due") + ", host, pid, status, coalesce(run_id, ''), " +
+                           stamp_sql("claimed_at") + ", coalesce(" + stamp_sql("finished_at") +
+                           ", '') FROM runbook.claims WHERE $1 = '' OR runbook = $1 ORDER BY due DESC, runbook, target LIMIT $2::int",
+                       {runbook, std::to_string(limit)});
+  std::vector<claim> out;
+  for (const auto& row : r.rows) {
+    claim c;
+    c.runbook = row[0].text;
+    c.target = row[1].text;
+    c.due = row[2].text;
+    c.host = row[3].text;
+    c.pid = std::stoll(row[4].text);
+    c.status = row[5].text;
+    c.run_id = row[6].text;
+    c.claimed_at = row[7].text;
+    c.finished_at = row[8].text;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace rb::schedule
