@@ -222,3 +222,43 @@ runbook "ops.tpl_fail" {
 }
 
 }  // namespace
+
+namespace {
+
+// Alerts and incidents together, through the CLI: a failed run's incident reaches PagerDuty as
+// a trigger, `runbook ack` and `runbook resolve` reach it with the same dedup_key.
+TEST_F(AlertCli, AFailedRunsIncidentIsTriggeredAcknowledgedAndResolvedOnPagerDuty) {
+  receiver pd(receiver::kind::http, dir.path(), {"--script", "202,202,202"});
+  config("http://127.0.0.1:9/hook", pd.url("/v2/enqueue"),
+         "  escalation = { database = { levels = { { after = '0m', notify = { 'oncall' } } } } },\n");
+  dir.write("runbooks/ops/failing.lua", "runbook \"ops.failing\" {\n  escalation = \"database\",\n"
+                                        "  step \"breaks\" { run = function(ctx) error(\"disk full\") end },\n}\n");
+  auto r = cli.run({"run", "ops.failing"}, k_env);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  ASSERT_EQ(pd.requests().size(), 1u) << "the trigger was delivered before the run's process ended: " << r.out;
+  json trigger = json::parse(pd.requests()[0]["body"].get<std::string>());
+  EXPECT_EQ(trigger["event_action"], "trigger");
+  EXPECT_EQ(trigger["payload"]["component"], "ops.failing");
+  std::string dedup = trigger["dedup_key"];
+  auto opened = cli.events("incident.open");
+  ASSERT_EQ(opened.size(), 1u);
+  std::string id = opened[0]["incident"];
+  EXPECT_TRUE(holds(r.out, id)) << "the run says which incident it opened: " << r.out;
+
+  auto ack = cli.run({"ack", id, "--by", "alice"}, k_env);
+  EXPECT_EQ(ack.exit_code, 0) << ack.out << ack.err;
+  ASSERT_TRUE(pd.wait_for(2));
+  auto resolve = cli.run({"resolve", id}, k_env);
+  EXPECT_EQ(resolve.exit_code, 0) << resolve.out << resolve.err;
+  ASSERT_TRUE(pd.wait_for(3));
+  json acked = json::parse(pd.requests()[1]["body"].get<std::string>());
+  json resolved = json::parse(pd.requests()[2]["body"].get<std::string>());
+  EXPECT_EQ(acked["event_action"], "acknowledge");
+  EXPECT_EQ(resolved["event_action"], "resolve");
+  EXPECT_EQ(acked["dedup_key"], dedup);
+  EXPECT_EQ(resolved["dedup_key"], dedup);
+  EXPECT_EQ(resolved["routing_key"], k_pd_key);
+  EXPECT_FALSE(holds(read_file(cli.audit_log()), k_pd_key));
+}
+
+}  // namespace
