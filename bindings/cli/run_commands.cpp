@@ -2,6 +2,7 @@
 // and hand them to a run session in the engine.
 #include <unistd.h>
 
+#include <iomanip>
 #include <iostream>
 
 #include "bindings/cli/commands.hpp"
@@ -10,15 +11,79 @@
 #include "bindings/open_all.hpp"
 #include "bindings/loader.hpp"
 #include "engine/error.hpp"
+#include "engine/run/cancel.hpp"
 #include "engine/run/catalog.hpp"
+#include "engine/run/fleet.hpp"
 #include "engine/run/liveness.hpp"
 #include "engine/run/params.hpp"
 #include "engine/run/session.hpp"
+#include "engine/run/state.hpp"
+#include "engine/run/stop.hpp"
+#include "engine/shell/child.hpp"
+#include "engine/util/clock.hpp"
+#include "engine/util/duration.hpp"
+#include "engine/util/text.hpp"
 
 namespace rb::cli {
 namespace fs = std::filesystem;
 
 namespace {
+
+/// `runbook run NAME --target 'shard-*'`: one member run per matching target, each its own
+/// `runbook run` process (own run id, lock, audit records, rollback), a summary at the end.
+int run_fleet(const cxxopts::ParseResult& r, const std::vector<std::string>& params, const run::runbook_def& book,
+              const run::config& cfg, bool as_json) {
+  std::vector<std::string> known;
+  for (const auto& [name, t] : cfg.targets) known.push_back(name);
+  std::vector<std::string> targets = run::select_targets(r["target"].as<std::string>(), known);
+  if (r.count("dsn") || r.count("sandbox") || r.count("keep-sandbox"))
+    throw error(error_kind::usage, "a fleet run (--target '" + r["target"].as<std::string>() +
+                                       "') takes configured targets only: no --dsn or --sandbox");
+  std::vector<std::string> base = {shell::self_program().string(), "run", book.name, "--json"};
+  for (const auto& p : params) base.insert(base.end(), {"--param", p});
+  if (r.count("yes")) base.push_back("--yes");
+  if (r.count("no-rollback")) base.push_back("--no-rollback");
+  if (r.count("reason")) base.insert(base.end(), {"--reason", r["reason"].as<std::string>()});
+  if (r.count("config")) base.insert(base.end(), {"--config", fs::absolute(r["config"].as<std::string>()).string()});
+  if (r.count("state-dir")) base.insert(base.end(), {"--state-dir", fs::absolute(r["state-dir"].as<std::string>()).string()});
+  run::fleet_options fo;
+  fo.parallel = r.count("parallel") ? r["parallel"].as<int>() : 1;
+  fo.stop_after_failures = r.count("stop-after-failures") ? r["stop-after-failures"].as<int>() : 0;
+  fo.log_dir = run::state_dir(opt_string(r, "state-dir")) / "fleet" / (book.name + "-" + compact_utc_now());
+  fs::create_directories(fo.log_dir);
+  std::ostream& out = as_json ? std::cerr : std::cout;
+  out << "fleet run of " << book.name << " on " << targets.size() << " targets (" << join(targets, ", ")
+      << "), " << fo.parallel << " at a time; member logs in " << fo.log_dir.string() << "\n";
+  run::stop_source stop;
+  run::cancel::install_handlers();
+  run::cancel::forward signals(stop);
+  run::fleet_result res = run::run_fleet(
+      targets,
+      [&](const std::string& t) {
+        auto argv = base;
+        argv.insert(argv.end(), {"--target", t});
+        return argv;
+      },
+      fo, [&] { return stop.ever_requested(); },
+      [&](const run::fleet_member& m, bool ended) {
+        if (!ended) out << "  " << m.target << ": started\n";
+        else out << "  " << m.target << ": " << m.status << " (" << format_duration(m.duration) << ")\n";
+        out.flush();
+      });
+  if (as_json) {
+    print_json(res.to_json());
+  } else {
+    std::size_t w = 6;
+    for (const auto& m : res.members) w = std::max(w, m.target.size());
+    std::cout << "\n" << std::left << std::setw(static_cast<int>(w + 2)) << "TARGET" << std::setw(26) << "STATUS"
+              << std::setw(10) << "DURATION" << "RUN\n";
+    for (const auto& m : res.members)
+      std::cout << std::setw(static_cast<int>(w + 2)) << m.target << std::setw(26) << m.status << std::setw(10)
+                << (m.exit_code < 0 && m.status == "not_started" ? "-" : format_duration(m.duration))
+                << (m.run_id.empty() ? "-" : m.run_id) << "\n";
+  }
+  return res.exit_code();
+}
 
 /// Progress goes to stdout, or to stderr when stdout carries --json.
 run::reporter make_reporter(bool as_json) {
@@ -113,6 +178,9 @@ int cmd_run(std::vector<std::string> args) {
       "reason", "why this run happens, recorded in the audit log", cxxopts::value<std::string>())(
       "json", "print one JSON object with the run id and status at the end (progress goes to stderr)")(
       "no-rollback", "if interrupted (Ctrl-C), stop without rolling back")(
+      "parallel", "fleet runs (--target 'shard-*' or a,b,c): how many targets at once (default 1)",
+      cxxopts::value<int>())(
+      "stop-after-failures", "fleet runs: start no further target after this many failed", cxxopts::value<int>())(
       "name", "runbook name", cxxopts::value<std::string>());
   add_target_options(p.options);
   p.options.parse_positional({"name"});
@@ -138,6 +206,10 @@ int cmd_run(std::vector<std::string> args) {
     return 0;
   }
   run::require_confirmable(book, opts, confirm);  // before a sandbox is started for nothing
+  if (r.count("target") && run::is_fleet_spec(r["target"].as<std::string>()))
+    return run_fleet(r, params, book, lua::load_config(*sb, config_file(r)), as_json);
+  if (r.count("parallel") || r.count("stop-after-failures"))
+    throw error(error_kind::usage, "--parallel and --stop-after-failures are for fleet runs: --target 'shard-*' or --target a,b,c");
   run::session_options so;
   so.audit_file = audit_file(r);
   so.database = database_choice(r);

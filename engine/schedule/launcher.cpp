@@ -7,12 +7,6 @@
 
 namespace rb::schedule {
 
-std::filesystem::path self_program() {
-  std::error_code ec;
-  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::filesystem::path("runbook") : p;
-}
-
 process_launcher::process_launcher(std::filesystem::path program, std::vector<std::string> extra)
     : m_program(std::move(program)), m_extra(std::move(extra)) {}
 

@@ -31,7 +31,4 @@ class process_launcher final : public launcher {
   std::set<long long> m_children;  ///< reap waits for these only, never for other children
 };
 
-/// The running binary's path (/proc/self/exe).
-std::filesystem::path self_program();
-
 }  // namespace rb::schedule

@@ -42,6 +42,12 @@ long long spawn_child(const std::vector<std::string>& args, const std::optional<
   return pid;
 }
 
+std::filesystem::path self_program() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path("runbook") : p;
+}
+
 std::optional<int> poll_child(long long pid) {
   int status = 0;
   pid_t r;
