@@ -8,8 +8,8 @@
 -- "30s", "1h"); every check runs on the run's target.
 local guards = {}
 
---- No client transaction has been open longer than `limit` (VACUUM and DDL would wait on it,
---- or it would hold back what VACUUM can clean).
+--- No client transaction in this database has been open longer than `limit` (VACUUM and
+--- DDL would wait on it, or it would hold back what VACUUM can clean here).
 function guards.no_long_transactions(limit)
   return function(ctx)
     local r = ctx.db:query([[
@@ -18,6 +18,7 @@ function guards.no_long_transactions(limit)
         from pg_stat_activity
        where xact_start < now() - $1::interval
          and pid <> pg_backend_pid()
+         and datname = current_database()
          and backend_type = 'client backend']], limit)[1]
     if r.n > 0 then
       return false, string.format("%d transaction(s) open longer than %s (the oldest for %.0fs)", r.n, limit, r.oldest)
@@ -37,7 +38,7 @@ function guards.replication_lag_below(limit)
                   else (select max(extract(epoch from replay_lag)) from pg_stat_replication)
              end::float8 as lag,
              extract(epoch from $1::interval)::float8 as limit_s]], limit)[1]
-    if r.lag == nil then return true end
+    if type(r.lag) ~= "number" then return true end  -- NULL: no replicas, or nothing replayed yet
     if r.lag >= r.limit_s then
       return false, string.format("replication lag is %.1fs, not below %s (%s)", r.lag, limit,
         r.replica and "this server is a replica" or "worst replica")
@@ -46,10 +47,13 @@ function guards.replication_lag_below(limit)
   end
 end
 
---- No session is waiting for a lock right now.
+--- No session of this database is waiting for a lock right now.
 function guards.no_blocking_locks()
   return function(ctx)
-    local n = ctx.db:scalar([[select count(*)::int from pg_locks where not granted]])
+    local n = ctx.db:scalar([[
+      select count(*)::int
+        from pg_locks l join pg_stat_activity a using (pid)
+       where not l.granted and a.datname = current_database()]])
     if n > 0 then return false, string.format("%d lock request(s) are waiting", n) end
     return true
   end
