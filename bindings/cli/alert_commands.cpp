@@ -1,6 +1,7 @@
 // `runbook alert test CHANNEL`: sends a test notification and prints what the receiver answered;
 // and run_alerts, the dispatcher of a run started from the command line.
 #include "bindings/cli/alert_commands.hpp"
+#include "bindings/cli/options.hpp"
 
 #include <unistd.h>
 
@@ -20,43 +21,29 @@ namespace rb::cli {
 namespace fs = std::filesystem;
 
 int cmd_alert(std::vector<std::string> args) {
-  cxxopts::Options options("runbook alert", "Send a test notification to a configured channel and print what the "
-                                            "receiver answered. Exit 0 when it was delivered.");
-  options.add_options()("h,help", "show this help")(
-      "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>())(
-      "state-dir", "directory of the audit log", cxxopts::value<std::string>())(
+  command_parser p("alert", "Send a test notification to a configured channel and print what the receiver answered. "
+                            "Exit 0 when it was delivered.",
+                   std::move(args));
+  p.options.add_options()("config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>())(
       "severity", "severity of the test notification (default: info)", cxxopts::value<std::string>())(
       "summary", "its summary", cxxopts::value<std::string>())(
       "action", "test", cxxopts::value<std::string>())("channel", "channel name", cxxopts::value<std::string>());
-  options.parse_positional({"action", "channel"});
-  options.positional_help("test CHANNEL");
-  std::vector<char*> argv;
-  std::string prog = options.program();
-  argv.push_back(prog.data());
-  for (auto& a : args) argv.push_back(a.data());
-  cxxopts::ParseResult r;
-  try {
-    r = options.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const cxxopts::exceptions::exception& e) {
-    throw error(error_kind::usage, std::string(e.what()) + " (see 'runbook alert --help')");
-  }
-  if (r.count("help")) return std::cout << options.help(), 0;
+  p.options.parse_positional({"action", "channel"});
+  p.options.positional_help("test CHANNEL");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
   if (!r.count("action") || r["action"].as<std::string>() != "test" || !r.count("channel"))
     throw error(error_kind::usage, "usage: runbook alert test CHANNEL");
   std::string name = r["channel"].as<std::string>();
   auto sb = lua::make_sandbox({});
-  std::optional<fs::path> cfg_file;
-  if (r.count("config")) cfg_file = r["config"].as<std::string>();
-  run::config cfg = lua::load_config(*sb, cfg_file);
+  run::config cfg = lua::load_config(*sb, config_file(r));
   if (!cfg.channels.count(name)) {
     std::vector<std::string> known;
     for (const auto& [n, c] : cfg.channels) known.push_back(n);
     throw error(error_kind::usage, "no alert channel '" + name + "'" + did_you_mean(name, known) +
                                        (known.empty() ? "; the config has no channels" : "; channels: " + join(known, ", ")));
   }
-  std::optional<std::string> state;
-  if (r.count("state-dir")) state = r["state-dir"].as<std::string>();
-  audit::log log(run::audit_path(run::state_dir(state)), audit::key_from_env());
+  audit::log log(audit_file(r), audit::key_from_env());
   system_clock clk;
   alert::dispatcher_options opts;
   opts.print = [](const std::string& line) { std::cout << line << "\n"; };

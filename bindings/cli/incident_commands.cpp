@@ -1,6 +1,7 @@
 // `runbook incidents [--all] [--json] [--follow]`, `runbook ack ID`, `runbook resolve ID`, and
 // the incidents a finished run opens or resolves.
 #include "bindings/cli/incident_commands.hpp"
+#include "bindings/cli/options.hpp"
 
 #include <unistd.h>
 
@@ -25,29 +26,11 @@ namespace {
 
 using json = nlohmann::json;
 
-cxxopts::Options options_for(const std::string& name, const std::string& help) {
-  cxxopts::Options o("runbook " + name, help);
-  o.add_options()("h,help", "show this help")(
-      "state-dir", "directory of the audit log (default: $RUNBOOK_STATE_DIR or ~/.local/state/runbook)",
-      cxxopts::value<std::string>())("config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>());
-  return o;
-}
-
-cxxopts::ParseResult parse(cxxopts::Options& o, std::vector<std::string> args) {
-  std::vector<char*> argv;
-  std::string prog = o.program();
-  argv.push_back(prog.data());
-  for (auto& a : args) argv.push_back(a.data());
-  try {
-    return o.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const cxxopts::exceptions::exception& e) {
-    throw error(error_kind::usage, std::string(e.what()) + " (see '" + prog + " --help')");
-  }
-}
-
-std::optional<std::string> opt(const cxxopts::ParseResult& r, const char* name) {
-  if (r.count(name)) return r[name].as<std::string>();
-  return std::nullopt;
+/// A parser for one incident command: the shared options plus --config.
+command_parser parser_for(const std::string& name, const std::string& help, std::vector<std::string> args) {
+  command_parser p(name, help, std::move(args));
+  p.options.add_options()("config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>());
+  return p;
 }
 
 /// The journal, the config and the notifier of one incident command.
@@ -65,16 +48,13 @@ struct desk {
   }
 
   explicit desk(const cxxopts::ParseResult& r) {
-    journal = std::make_unique<audit::log>(run::audit_path(run::state_dir(opt(r, "state-dir"))), audit::key_from_env());
+    journal = std::make_unique<audit::log>(audit_file(r), audit::key_from_env());
     auto sb = lua::make_sandbox({});
-    std::optional<std::filesystem::path> file;
-    if (r.count("config")) file = r["config"].as<std::string>();
-    cfg = lua::load_config(*sb, file);
+    cfg = lua::load_config(*sb, config_file(r));
     notifier = make_notifier(cfg, *journal);
   }
 };
 
-std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s + "  " : s + std::string(w - s.size(), ' '); }
 
 std::string age_text(long long s) {
   if (s < 60) return std::to_string(s) + "s";
@@ -137,11 +117,11 @@ std::unique_ptr<alert::dispatcher> make_notifier(const run::config& cfg, audit::
 }
 
 int cmd_incidents(std::vector<std::string> args) {
-  auto o = options_for("incidents", "List incidents (open and acknowledged; --all: resolved too).");
-  o.add_options()("all", "resolved incidents too")("json", "print JSON")(
+  auto p = parser_for("incidents", "List incidents (open and acknowledged; --all: resolved too).", std::move(args));
+  p.options.add_options()("all", "resolved incidents too")("json", "print JSON")(
       "follow", "keep running: advance escalations when they fall due and reprint on change (Ctrl-C stops)");
-  auto r = parse(o, std::move(args));
-  if (r.count("help")) return std::cout << o.help(), 0;
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
   bool all = r.count("all") > 0, as_json = r.count("json") > 0;
   desk d(r);
   incident::store incidents(*d.journal);
@@ -184,22 +164,31 @@ int cmd_incidents(std::vector<std::string> args) {
   return exit_codes::ok;
 }
 
-int cmd_ack(std::vector<std::string> args) {
-  auto o = options_for("ack", "Acknowledge an incident: someone is on it, the escalation stops climbing.");
-  o.add_options()("by", "who acknowledges (default: the operator, user@host)", cxxopts::value<std::string>())(
+namespace {
+
+/// ack and resolve: one incident, one change, told to its channels.
+int change_incident(const std::string& what, const std::string& help, std::vector<std::string> args) {
+  auto p = parser_for(what, help, std::move(args));
+  p.options.add_options()("by", "who " + std::string(what == "ack" ? "acknowledges" : "resolves") +
+                                    " (default: the operator, user@host)",
+                          cxxopts::value<std::string>())(
       "note", "a note, kept in the journal and sent with the notification", cxxopts::value<std::string>())(
       "id", "incident id", cxxopts::value<std::string>());
-  o.parse_positional({"id"});
-  o.positional_help("ID");
-  auto r = parse(o, std::move(args));
-  if (r.count("help")) return std::cout << o.help(), 0;
-  if (!r.count("id")) throw error(error_kind::usage, "ack needs an incident id: runbook ack INC-7F3A2C (see 'runbook incidents')");
+  p.options.parse_positional({"id"});
+  p.options.positional_help("ID");
+  auto r = p.parse();
+  if (r.count("help")) return std::cout << p.options.help(), 0;
+  if (!r.count("id"))
+    throw error(error_kind::usage, what + " needs an incident id: runbook " + what + " INC-7F3A2C (see 'runbook incidents')");
   desk d(r);
   incident::store incidents(*d.journal);
   incident::escalator esc(incidents, d.notifier.get(), d.clk);
-  auto res = esc.ack(r["id"].as<std::string>(), opt(r, "by").value_or(run::operator_identity()), opt(r, "note").value_or(""));
+  std::string id = r["id"].as<std::string>(), by = opt_string(r, "by").value_or(run::operator_identity()),
+              note = opt_string(r, "note").value_or("");
+  auto res = what == "ack" ? esc.ack(id, by, note) : esc.resolve(id, by, note);
   if (!res.what.changed) {
-    std::cout << res.what.inc.id << " is " << (res.what.inc.state == incident::state::resolved ? "already resolved" : "already acknowledged")
+    std::cout << res.what.inc.id << " is "
+              << (res.what.inc.state == incident::state::resolved ? "already resolved" : "already acknowledged")
               << "; nothing to do\n";
     return exit_codes::ok;
   }
@@ -207,26 +196,15 @@ int cmd_ack(std::vector<std::string> args) {
   return exit_codes::ok;
 }
 
+}  // namespace
+
+int cmd_ack(std::vector<std::string> args) {
+  return change_incident("ack", "Acknowledge an incident: someone is on it, the escalation stops climbing.", std::move(args));
+}
+
 int cmd_resolve(std::vector<std::string> args) {
-  auto o = options_for("resolve", "Resolve an incident. Resolving a resolved incident does nothing (not an error).");
-  o.add_options()("by", "who resolves (default: the operator, user@host)", cxxopts::value<std::string>())(
-      "note", "a note, kept in the journal and sent with the notification", cxxopts::value<std::string>())(
-      "id", "incident id", cxxopts::value<std::string>());
-  o.parse_positional({"id"});
-  o.positional_help("ID");
-  auto r = parse(o, std::move(args));
-  if (r.count("help")) return std::cout << o.help(), 0;
-  if (!r.count("id")) throw error(error_kind::usage, "resolve needs an incident id: runbook resolve INC-7F3A2C (see 'runbook incidents')");
-  desk d(r);
-  incident::store incidents(*d.journal);
-  incident::escalator esc(incidents, d.notifier.get(), d.clk);
-  auto res = esc.resolve(r["id"].as<std::string>(), opt(r, "by").value_or(run::operator_identity()), opt(r, "note").value_or(""));
-  if (!res.what.changed) {
-    std::cout << res.what.inc.id << " is already resolved; nothing to do\n";
-    return exit_codes::ok;
-  }
-  print_changes({res});
-  return exit_codes::ok;
+  return change_incident("resolve", "Resolve an incident. Resolving a resolved incident does nothing (not an error).",
+                         std::move(args));
 }
 
 }  // namespace rb::cli
