@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "engine/error.hpp"
+#include "engine/util/clock.hpp"
 
 namespace rb::report {
 namespace {
@@ -51,16 +52,9 @@ label_list key(const S& s) {
 }  // namespace
 
 std::optional<double> unix_time(const std::string& ts) {
-  std::tm tm{};
-  int ms = 0;
-  char z = 0;
-  int n = std::sscanf(ts.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                      &tm.tm_min, &tm.tm_sec, &ms, &z);
-  if (n < 6) return std::nullopt;
-  if (n < 7) ms = 0;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<double>(::timegm(&tm)) + ms / 1000.0;
+  auto t = parse_rfc3339(ts);
+  if (!t) return std::nullopt;
+  return std::chrono::duration<double>(t->time_since_epoch()).count();
 }
 
 void run_series_builder::add_record(const nlohmann::json& r) {

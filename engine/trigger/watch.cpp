@@ -4,6 +4,7 @@
 #include <ctime>
 #include <set>
 
+#include "engine/util/clock.hpp"
 #include "engine/util/duration.hpp"
 
 namespace rb::trigger {
@@ -31,17 +32,11 @@ void check_action(const watch_def& w, const std::set<std::string>& known, const 
   if (a.then) check_action(w, known, owner, *a.then, problems);
 }
 
-/// Milliseconds since the epoch of an RFC 3339 UTC stamp ("2026-11-22T02:26:48.123Z"), or -1.
+/// Milliseconds since the epoch of an RFC 3339 UTC stamp, or -1.
 long long epoch_ms(const std::string& ts) {
-  std::tm tm{};
-  int ms = 0;
-  char z = 0;
-  if (std::sscanf(ts.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &ms, &z) < 6)
-    return -1;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<long long>(::timegm(&tm)) * 1000 + ms;
+  auto t = parse_rfc3339(ts);
+  if (!t) return -1;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
 }
 
 }  // namespace
