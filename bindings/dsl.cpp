@@ -1,4 +1,4 @@
-// Lua module: the runbook language constructors (runbook, phase, step) and check().
+// Lua module: the runbook language constructors (runbook, phase, step, watch, trigger) and check().
 #include "bindings/dsl.hpp"
 
 #include <string>
@@ -76,6 +76,8 @@ int declare(lua_State* L, const char* kind) {
 int l_dsl_runbook(lua_State* L) { return declare(L, "runbook"); }
 int l_dsl_phase(lua_State* L) { return declare(L, "phase"); }
 int l_dsl_step(lua_State* L) { return declare(L, "step"); }
+int l_dsl_watch(lua_State* L) { return declare(L, "watch"); }
+int l_dsl_trigger(lua_State* L) { return declare(L, "trigger"); }
 
 /// check(cond, message, ...): raises a check_failed error at the caller's line when cond is
 /// false or nil; returns cond otherwise. Extra arguments format the message.
@@ -120,6 +122,10 @@ void open_dsl(sandbox& sb) {
   sb.set_global("phase");
   lua_pushcfunction(L, trampoline<l_dsl_step>);
   sb.set_global("step");
+  lua_pushcfunction(L, trampoline<l_dsl_watch>);
+  sb.set_global("watch");
+  lua_pushcfunction(L, trampoline<l_dsl_trigger>);
+  sb.set_global("trigger");
   lua_pushcfunction(L, trampoline<l_dsl_check>);
   sb.set_global("check");
 }

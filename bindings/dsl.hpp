@@ -8,12 +8,12 @@
 namespace rb::lua {
 class sandbox;
 
-/// Registers runbook, phase, step and check as globals of the sandbox.
+/// Registers runbook, phase, step, watch, trigger and check as globals of the sandbox.
 void open_dsl(sandbox& sb);
 
 /// A declaration made by one of the constructors, read back by the loader.
 struct declaration {
-  std::string kind;    ///< "runbook", "phase" or "step"
+  std::string kind;    ///< "runbook", "phase", "step", "watch" or "trigger"
   std::string name;
   std::string source;  ///< file of the call
   int line = 0;

@@ -9,6 +9,8 @@
 #include "bindings/convert.hpp"
 #include "bindings/dsl.hpp"
 #include "bindings/lua_step.hpp"
+#include "bindings/spec_reader.hpp"
+#include "bindings/watch.hpp"
 #include "engine/run/params.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/hash.hpp"
@@ -19,131 +21,6 @@ namespace rb::lua {
 namespace {
 
 using run::source_loc;
-
-int absolute(lua_State* L, int idx) { return idx < 0 ? lua_gettop(L) + idx + 1 : idx; }
-
-std::string number_text(double d) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", d);
-  return buf;
-}
-
-[[noreturn]] void fail(const source_loc& at, const std::string& what) {
-  throw error(error_kind::bad_runbook, at.str() + ": " + what);
-}
-
-/// Walks a spec table: checks its named fields against `allowed` and collects its list part.
-class spec_reader {
- public:
-  spec_reader(lua_State* L, int idx, source_loc at, std::string owner, std::vector<std::string> allowed)
-      : m_L(L), m_idx(idx < 0 ? lua_gettop(L) + idx + 1 : idx),
-        m_at(std::move(at)), m_owner(std::move(owner)), m_allowed(std::move(allowed)) {
-    lua_pushnil(L);
-    while (lua_next(L, m_idx) != 0) {
-      if (lua_type(L, -2) == LUA_TSTRING) {
-        std::string key = lua_tostring(L, -2);
-        bool ok = false;
-        for (const auto& a : m_allowed) ok = ok || a == key;
-        if (!ok)
-          fail(m_at, m_owner + ": unknown field '" + key + "'" + did_you_mean(key, m_allowed) +
-                         "; known fields: " + join(m_allowed, ", "));
-      } else if (lua_type(L, -2) != LUA_TNUMBER) {
-        fail(m_at, m_owner + ": keys must be field names");
-      }
-      lua_pop(L, 1);
-    }
-    std::size_t n = lua_objlen(L, m_idx);
-    std::size_t count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, m_idx) != 0) {
-      if (lua_type(L, -2) == LUA_TNUMBER) ++count;
-      lua_pop(L, 1);
-    }
-    if (count != n) fail(m_at, m_owner + ": its list part has holes (a nil among the phases or steps?)");
-    m_items = n;
-  }
-
-  std::size_t items() const { return m_items; }
-  int index() const { return m_idx; }
-  const source_loc& at() const { return m_at; }
-  const std::string& owner() const { return m_owner; }
-
-  /// Pushes field `key`; returns its Lua type. Raw: a spec's metatable never runs here.
-  int get(const char* key) {
-    lua_pushstring(m_L, key);
-    lua_rawget(m_L, m_idx);
-    return lua_type(m_L, -1);
-  }
-
-  std::optional<std::string> string(const char* key) {
-    int t = get(key);
-    std::optional<std::string> out;
-    if (t == LUA_TSTRING) out = lua_tostring(m_L, -1);
-    else if (t != LUA_TNIL) type_error(key, "a string");
-    lua_pop(m_L, 1);
-    return out;
-  }
-
-  std::optional<bool> boolean(const char* key) {
-    int t = get(key);
-    std::optional<bool> out;
-    if (t == LUA_TBOOLEAN) out = lua_toboolean(m_L, -1) != 0;
-    else if (t != LUA_TNIL) type_error(key, "true or false");
-    lua_pop(m_L, 1);
-    return out;
-  }
-
-  std::optional<run::milliseconds> duration(const char* key) {
-    int t = get(key);
-    std::optional<run::milliseconds> out;
-    if (t == LUA_TNUMBER) {
-      double s = lua_tonumber(m_L, -1);
-      run::milliseconds d{};
-      if (!duration_from_seconds(s, d))
-        fail(m_at, m_owner + ": '" + key + "' = " + number_text(s) +
-                       " is not a duration (a number of seconds from 0 to a year, or a string such as \"30s\")");
-      out = d;
-    } else if (t == LUA_TSTRING) {
-      run::milliseconds d{};
-      std::string text = lua_tostring(m_L, -1);
-      if (!try_parse_duration(text, d))
-        fail(m_at, m_owner + ": '" + key + "' = \"" + text + "\" is not a duration (use e.g. 500ms, 30s, 5m, 1h30m)");
-      out = d;
-    } else if (t != LUA_TNIL) {
-      type_error(key, "a duration such as \"30s\"");
-    }
-    lua_pop(m_L, 1);
-    return out;
-  }
-
-  std::optional<run::on_error> on_error(const char* key) {
-    auto s = string(key);
-    if (!s) return std::nullopt;
-    auto v = run::on_error_from(*s);
-    if (!v) fail(m_at, m_owner + ": on_error = \"" + *s + "\" must be \"rollback\", \"abort\" or \"continue\"");
-    return v;
-  }
-
-  bool function(const char* key, bool required) {
-    int t = get(key);
-    if (t != LUA_TFUNCTION && t != LUA_TNIL) type_error(key, "a function");
-    lua_pop(m_L, 1);
-    if (t == LUA_TNIL && required) fail(m_at, m_owner + " has no '" + key + "' function");
-    return t == LUA_TFUNCTION;
-  }
-
-  [[noreturn]] void type_error(const char* key, const char* expected) {
-    fail(m_at, m_owner + ": '" + key + "' must be " + expected + ", not a " + luaL_typename(m_L, -1));
-  }
-
- private:
-  lua_State* m_L;
-  int m_idx;
-  source_loc m_at;
-  std::string m_owner;
-  std::vector<std::string> m_allowed;
-  std::size_t m_items = 0;
-};
 
 run::retry_policy read_retry(lua_State* L, spec_reader& step) {
   run::retry_policy p;
@@ -231,7 +108,8 @@ run::phase_def read_phase(sandbox& sb, const declaration& d) {
     lua_rawgeti(L, r.index(), static_cast<int>(i));
     declaration sd;
     if (!read_declaration(L, -1, sd) || sd.kind != "step")
-      fail(p.where, r.owner() + ": item " + std::to_string(i) + " is not a step \"name\" { ... }");
+      fail(p.where, r.owner() + ": item " + std::to_string(i) + " is not a step \"name\" { ... }" +
+                        (sd.kind == "watch" ? " (a watch is a phase of its own: put it beside the phases)" : ""));
     if (!names.insert(sd.name).second)
       fail({sd.source, sd.line}, "phase '" + p.name + "' has two steps named '" + sd.name + "'");
     p.steps.push_back(read_step(sb, sd));
@@ -361,33 +239,56 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
   }
   lua_pop(L, 1);
 
-  // The list part: phases, or (for a short runbook) steps that form one phase "main".
+  // The list part: phases, or (for a short runbook) steps that form one phase "main"; and
+  // watches, phases of their own kind, anywhere among them (a watch after the steps of a short
+  // runbook ends its phase "main").
   std::set<std::string> phase_names;
   run::phase_def implicit;
   implicit.name = "main";
   implicit.where = book.where;
+  bool had_phase = false, had_steps = false;
+  auto add_phase = [&](run::phase_def p, const source_loc& at) {
+    if (!phase_names.insert(p.name).second)
+      fail(at, "runbook '" + book.name + "' has two phases or watches named '" + p.name + "'");
+    book.phases.push_back(std::move(p));
+  };
+  auto end_implicit = [&] {
+    if (implicit.steps.empty()) return;
+    add_phase(std::move(implicit), book.where);
+    implicit = run::phase_def{};
+    implicit.name = "main";
+    implicit.where = book.where;
+  };
   for (std::size_t i = 1; i <= r.items(); ++i) {
     lua_rawgeti(L, r.index(), static_cast<int>(i));
     declaration item;
     if (!read_declaration(L, -1, item))
-      fail(book.where, r.owner() + ": item " + std::to_string(i) + " is neither a phase \"name\" { ... } nor a step \"name\" { ... }");
+      fail(book.where, r.owner() + ": item " + std::to_string(i) +
+                           " is neither a phase \"name\" { ... }, a step \"name\" { ... } nor a watch \"name\" { ... }");
+    source_loc at{item.source, item.line};
     if (item.kind == "phase") {
-      if (!implicit.steps.empty()) fail({item.source, item.line}, "a runbook lists either phases or steps, not both");
-      if (!phase_names.insert(item.name).second)
-        fail({item.source, item.line}, "runbook '" + book.name + "' has two phases named '" + item.name + "'");
-      book.phases.push_back(read_phase(sb, item));
+      if (had_steps) fail(at, "a runbook lists either phases or steps, not both");
+      had_phase = true;
+      add_phase(read_phase(sb, item), at);
     } else if (item.kind == "step") {
-      if (!book.phases.empty()) fail({item.source, item.line}, "a runbook lists either phases or steps, not both");
+      if (had_phase) fail(at, "a runbook lists either phases or steps, not both");
+      if (had_steps && implicit.steps.empty()) fail(at, "the steps of a runbook without phases come before its watches");
+      had_steps = true;
       for (const auto& s : implicit.steps)
-        if (s.name == item.name) fail({item.source, item.line}, "runbook '" + book.name + "' has two steps named '" + item.name + "'");
+        if (s.name == item.name) fail(at, "runbook '" + book.name + "' has two steps named '" + item.name + "'");
       implicit.steps.push_back(read_step(sb, item));
+    } else if (item.kind == "watch") {
+      end_implicit();
+      add_phase(read_watch(sb, item), at);
+    } else if (item.kind == "trigger") {
+      fail(at, "trigger '" + item.name + "' belongs inside a watch \"name\" { ... }");
     } else {
-      fail({item.source, item.line}, "a runbook cannot contain another runbook");
+      fail(at, "a runbook cannot contain another runbook");
     }
     lua_pop(L, 2);
   }
-  if (!implicit.steps.empty()) book.phases.push_back(std::move(implicit));
-  if (book.phases.empty()) fail(book.where, "runbook '" + book.name + "' has no phases or steps");
+  end_implicit();
+  if (book.phases.empty()) fail(book.where, "runbook '" + book.name + "' has no phases, steps or watches");
   lua_settop(L, top);
   return book;
 }

@@ -12,6 +12,7 @@
 #include "bindings/escalate.hpp"
 #include "bindings/secret.hpp"
 #include "bindings/shell.hpp"
+#include "bindings/watch.hpp"
 
 namespace rb::lua {
 namespace fs = std::filesystem;
@@ -29,13 +30,14 @@ fs::path stdlib_dir() {
 }
 
 void open_all(sandbox& sb) {
-  open_dsl(sb);     // runbook, phase, step, check
+  open_dsl(sb);     // runbook, phase, step, watch, trigger, check
   open_audit(sb);   // audit.note
   open_secret(sb);  // secret "NAME"
   open_db(sb);      // db.null, db.connect, and the ctx.db methods
   open_shell(sb);   // shell.run, shell.sh
   open_escalate(sb);  // escalate{...}
-  open_alert(sb);   // alert.send
+  open_alert(sb);   // alert.send, alert{...}
+  open_watch(sb);   // investigate{...}
 }
 
 std::unique_ptr<sandbox> make_sandbox(const std::vector<fs::path>& extra_paths) {

@@ -466,6 +466,8 @@ void sandbox::push_env() {
         lua_insert(L, -2);
         lua_rawset(L, -4);
       }
+      // A callable library (alert{...}) keeps its metatable: ours, locked with __metatable.
+      if (lua_getmetatable(L, -2)) lua_setmetatable(L, -2);
       lua_replace(L, -2);
     }
     lua_pushvalue(L, -2);

@@ -11,6 +11,7 @@
 #include "engine/run/executor_detail.hpp"
 #include "engine/run/recovery.hpp"
 #include "engine/run/state.hpp"
+#include "engine/run/watch_phase.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/hash.hpp"
 #include "engine/util/text.hpp"
@@ -316,6 +317,31 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
                               {"transaction", phase.transaction}}, false);
     m_out.phase_started(phase, phase_no, book.phases.size());
     auto phase_t0 = m_clock.now();
+
+    if (phase.watch) {
+      // A watch: samples until it lasted its time, or a trigger ends it (engine/run/watch_phase).
+      if (resumed && resumed->phase_status.count(phase.name) && resumed->phase_status.at(phase.name) == "succeeded")
+        continue;
+      trigger::watch_result w = run_watch(ctx, phase, resumed);
+      long long ms = ms_between(phase_t0, m_clock.now());
+      if (w.end == trigger::watch_end::completed) {
+        ctx.audit("phase.end", {{"phase", phase.name}, {"status", "succeeded"}, {"duration_ms", ms}, {"samples", w.samples}}, false);
+        continue;
+      }
+      step_error err;
+      if (w.end == trigger::watch_end::cancelled) {
+        err.kind = error_kind::cancelled;
+        err.klass = "cancelled";
+        err.message = "interrupted by the operator during watch '" + phase.name + "'";
+        return cancel_run(phase, phase.name, err, ms, "");
+      }
+      err.kind = error_kind::check_failed;
+      err.klass = "watch";
+      err.message = "watch '" + phase.name + "', trigger '" + w.trigger + "': " + w.reason;
+      err.source = phase.where.file;
+      err.line = phase.where.line;
+      return fail_run(phase, phase.name, err, w.end == trigger::watch_end::abort ? on_error::abort : on_error::rollback, ms, "");
+    }
 
     // A transactional phase: one transaction, each step in a savepoint (see execute_step).
     std::unique_ptr<db::transaction> txn;

@@ -12,6 +12,10 @@
 
 #include "engine/error.hpp"
 
+namespace rb::trigger {
+struct watch_def;
+}
+
 namespace rb::run {
 
 using json = nlohmann::json;
@@ -116,6 +120,15 @@ struct step_def {
   std::shared_ptr<step_body> body;
 };
 
+/// Runbook code outside steps (a watch's metric, condition and action functions) reaches the
+/// run it belongs to through this: the executor enters the run before the watch samples and
+/// leaves it after, so that code sees ctx, logs and audits like a step's.
+class code_scope {
+ public:
+  virtual ~code_scope() = default;
+  virtual void enter(run_context* ctx) = 0;  ///< null: leave
+};
+
 struct phase_def {
   std::string name;
   std::string description;
@@ -124,6 +137,10 @@ struct phase_def {
   std::optional<on_error> on_err;
   bool transaction = false;  ///< one transaction for the phase; each step in a savepoint
   std::vector<step_def> steps;
+  /// A watch phase (`watch "name" { ... }`): samples metrics and acts on its triggers instead
+  /// of running steps (engine/run/watch_phase); `scope` runs its functions in the run.
+  std::shared_ptr<const trigger::watch_def> watch;
+  std::shared_ptr<code_scope> scope;
 };
 
 struct runbook_def {

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "engine/trigger/watch.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/secrets.hpp"
 
@@ -20,6 +21,10 @@ const char* status_color(std::string_view status) {
   if (status == "succeeded") return k_green;
   if (status == "skipped" || status == "continued" || status == "succeeded_with_failures") return k_yellow;
   return k_red;
+}
+std::string watch_plan(const trigger::watch_def& w) {
+  return "(every " + format_duration(w.every) + " for " + format_duration(w.lasting) + ", " +
+         std::to_string(w.metrics.size()) + " metrics, " + std::to_string(w.triggers.size()) + " triggers)";
 }
 }  // namespace
 
@@ -45,6 +50,7 @@ std::string reporter::elapsed() const {
 }
 
 void reporter::close_line() {
+  m_watch_lines = 0;  // a watch's live block stays above what is printed now
   if (m_line_open) {
     m_out << "\n";
     m_line_open = false;
@@ -64,7 +70,8 @@ void reporter::run_started(const runbook_def& book, const std::string& run_id, b
 void reporter::phase_started(const phase_def& phase, std::size_t index, std::size_t count) {
   if (m_opts.quiet) return;
   close_line();
-  m_out << paint("phase " + phase.name, k_bold) << paint(" (" + std::to_string(index) + "/" + std::to_string(count) + ")", k_dim) << "\n";
+  std::string what = phase.watch ? "watch " + phase.name + " " + watch_plan(*phase.watch) : "phase " + phase.name;
+  m_out << paint(what, k_bold) << paint(" (" + std::to_string(index) + "/" + std::to_string(count) + ")", k_dim) << "\n";
 }
 
 void reporter::step_started(const step_def& step, std::size_t index, std::size_t total) {

@@ -2,13 +2,20 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/run/model.hpp"
+#include "engine/trigger/expression.hpp"
 #include "engine/util/secrets.hpp"
+
+namespace rb::trigger {
+struct watch_def;
+struct watch_result;
+}
 
 namespace rb::run {
 
@@ -37,6 +44,11 @@ class reporter {
   void rollback_step(const phase_def& phase, const step_def& step, std::string_view status,
                      const step_error* err);
   void message(std::string_view line);
+  /// After each sample of a watch: on a terminal a live block (a line per metric with its
+  /// value and trend, the trigger closest to acting, the time left); else one plain line.
+  /// `state` is the triggers' state (trigger::tree::state()). In reporter_watch.cpp.
+  void watch_sample(const trigger::watch_def& w, const trigger::sample& s, milliseconds elapsed, const json& state);
+  void watch_finished(const trigger::watch_def& w, const trigger::watch_result& r);
   /// The summary line; `failed` names the steps that failed with on_error = "continue".
   void run_finished(std::string_view status, milliseconds took, const std::string& run_id,
                     const std::vector<std::string>& failed = {});
@@ -52,6 +64,9 @@ class reporter {
   bool m_line_open = false;
   std::size_t m_index = 0, m_total = 0;
   std::string m_step;
+  // a watch's live block: lines drawn (rewritten in place on a terminal), previous values
+  std::size_t m_watch_lines = 0;
+  std::map<std::string, double> m_watch_last;
   std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
 };
 

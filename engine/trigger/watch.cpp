@@ -88,7 +88,7 @@ json to_json(const sample& s, const watch_def& w) {
 std::optional<watch_checkpoint> checkpoint_from(const std::vector<json>& records, const std::string& name,
                                                 const std::string& now_utc) {
   std::optional<watch_checkpoint> cp;
-  long long started = -1;
+  long long started = -1, last_elapsed = 0;
   for (const auto& r : records) {
     if (r.value("watch", "") != name) continue;
     std::string event = r.value("event", "");
@@ -99,6 +99,7 @@ std::optional<watch_checkpoint> checkpoint_from(const std::vector<json>& records
     }
     if (!cp) continue;
     if (r.contains("state")) cp->state = r["state"];
+    if (r.contains("elapsed_ms") && r["elapsed_ms"].is_number_integer()) last_elapsed = r["elapsed_ms"].get<long long>();
     if (r.contains("failed_in_row")) cp->failed_in_row = r["failed_in_row"].get<int>();
     if (r.contains("samples")) cp->samples = r["samples"].get<long long>();
     if (event == "decision" && r.contains("ends")) {
@@ -126,6 +127,8 @@ std::optional<watch_checkpoint> checkpoint_from(const std::vector<json>& records
     long long now = epoch_ms(now_utc);
     if (now >= started) cp->elapsed = milliseconds(now - started);
   }
+  // Never less than the journal's own count (a wall clock stepped back, a fake clock).
+  if (cp && cp->elapsed.count() < last_elapsed) cp->elapsed = milliseconds(last_elapsed);
   return cp;
 }
 
@@ -177,8 +180,8 @@ watch_result watch_runner::run(const std::optional<watch_checkpoint>& from) {
   } else {
     json triggers = json::array();
     for (const auto& t : m_def.triggers) triggers.push_back({{"name", t.name}, {"when", t.when.text}, {"action", t.act.describe()}});
-    json metrics = json::array();
-    for (const auto& m : m_def.metrics) metrics.push_back(m.name);
+    json metrics = json::object();  // name -> its SQL as written, or "function"
+    for (const auto& m : m_def.metrics) metrics[m.name] = m.fn ? std::string("function") : m.sql;
     m_host.record("watch.start",
                   {{"watch", m_def.name}, {"every_ms", m_def.every.count()}, {"lasting_ms", m_def.lasting.count()},
                    {"metrics", metrics}, {"triggers", triggers}},
@@ -210,10 +213,9 @@ watch_result watch_runner::run(const std::optional<watch_checkpoint>& from) {
     sample s = m_host.read(m_def, errors);
     ++result.samples;
     milliseconds took = std::chrono::duration_cast<milliseconds>(m_host.now() - t0);
-    m_host.show(m_def, s, elapsed);
-
     std::vector<decision> decisions = m_tree.evaluate(s, elapsed);
     json state = m_tree.state();
+    m_host.show(m_def, s, elapsed, state);
     failed_in_row = errors.empty() ? 0 : failed_in_row + 1;
     bool unavailable = failed_in_row >= k_failed_samples_escalate && !escalated_unavailable;
     if (failed_in_row == 0) escalated_unavailable = false;

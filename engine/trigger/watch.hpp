@@ -69,8 +69,9 @@ class watch_host {
   virtual std::chrono::steady_clock::time_point now() = 0;
   /// Waits until `t`, returning early when the run is stopping.
   virtual void wait_until(std::chrono::steady_clock::time_point t) = 0;
-  /// Shows progress (a live line per metric on a TTY); optional.
-  virtual void show(const watch_def&, const sample&, milliseconds /*elapsed*/) {}
+  /// Shows progress (a live line per metric on a TTY) after each sample, with the triggers'
+  /// state (tree::state()); optional.
+  virtual void show(const watch_def&, const sample&, milliseconds /*elapsed*/, const json& /*state*/) {}
 };
 
 /// Where a watch interrupted by a crash stands, read back from the journal.
