@@ -27,13 +27,16 @@ local function connection(ctx, opts)
   return ctx.db
 end
 
---- Row counts of the tables (all user tables when `tables` is nil), keyed by quoted name.
+--- Row counts of the tables (all user tables when `tables` is nil), keyed by schema-qualified
+--- quoted name ("public.messages").
 local function row_counts(conn, tables)
   local counts = {}
   local names = {}
   if tables then
     for _, t in ipairs(tables) do
-      names[#names + 1] = conn:scalar("SELECT $1::regclass::text", t)
+      -- schema-qualified, as in the all-tables case: the keys do not depend on search_path
+      names[#names + 1] = conn:scalar([[SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                                        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass]], t)
     end
   else
     for _, row in ipairs(conn:query([[SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables
@@ -48,7 +51,7 @@ local function row_counts(conn, tables)
 end
 
 --- pg_dump -Fc of ctx.db (or opts.db) into opts.dir, with a timestamped name. Returns
---- { file, sha256, size, counts, tables, data_only } and writes an audit note.
+--- { file, sha256, size, counts, tables, data_only, target } and writes an audit note.
 function backup.dump(ctx, opts)
   opts = opts or {}
   local conn = connection(ctx, opts)
@@ -67,6 +70,7 @@ function backup.dump(ctx, opts)
   local result = {
     file = file, sha256 = sum:match("^(%x+)"), size = tonumber(size),
     counts = row_counts(conn, opts.tables), tables = opts.tables, data_only = opts.data_only or false,
+    target = opts.target,
   }
   audit.note("backup taken", { file = file, sha256 = result.sha256, size = result.size, tables = opts.tables })
   return result
@@ -82,12 +86,22 @@ function backup.verify(ctx, b)
   local scratch = db.sandbox()
   local copy = db.connect(scratch:dsn())
   local env = copy:tool_env()
+  local restore = { tool("pg_restore"), "--no-owner", "--no-privileges", "-d", env.PGDATABASE, b.file, env = env, check = true }
   if b.data_only then
-    -- A data-only dump needs the tables first: take their definitions from the source.
-    local _, schema = shell.run { tool("pg_dump"), "--schema-only", "--no-owner", env = ctx.db:tool_env(), check = true }
-    copy:script(schema)
+    -- A data-only dump needs the tables first: their definitions from the database it was taken
+    -- from, dumped and restored by the tools themselves (a plain-format dump is psql input, with
+    -- meta-commands such as \restrict that no server accepts as SQL).
+    local schema = b.file .. ".schema"
+    shell.run { tool("pg_dump"), "--schema-only", "--no-owner", "-Fc", "-f", schema,
+                env = connection(ctx, { target = b.target }):tool_env(), check = true }
+    local ok, err = pcall(shell.run, { tool("pg_restore"), "--no-owner", "--no-privileges", "-d", env.PGDATABASE, schema,
+                                       env = env, check = true })
+    shell.run { "rm", "-f", schema, check = true }
+    if not ok then error(err, 0) end
+    -- Only some tables' rows: foreign keys to tables left out must not refuse them.
+    restore[#restore + 1] = "--disable-triggers"
   end
-  shell.run { tool("pg_restore"), "--no-owner", "--no-privileges", "-d", env.PGDATABASE, b.file, env = env, check = true }
+  shell.run(restore)
   local bad = {}
   for t, n in pairs(b.counts or {}) do
     local got = copy:scalar("SELECT count(*) FROM " .. t)

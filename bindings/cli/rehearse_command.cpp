@@ -55,6 +55,7 @@ int cmd_rehearse(std::vector<std::string> args) {
       "schemas", "compare only these schemas (comma-separated; default: every schema but PostgreSQL's own)",
       cxxopts::value<std::string>())(
       "schema-only", "clone the structure without the data (for databases too big to copy); rows are not compared")(
+      "strict-sequences", "count sequences the run advanced as differences (by default a note: PostgreSQL never rolls a sequence back)")(
       "json", "print one JSON object with the result at the end")(
       "target", "database target to clone (from the config file)", cxxopts::value<std::string>())(
       "dsn", "database to clone (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
@@ -71,6 +72,7 @@ int cmd_rehearse(std::vector<std::string> args) {
   if (ro.schema_only && r.count("sandbox"))
     throw error(error_kind::usage, "--schema-only clones a target without its data; with --sandbox the fixture is loaded whole");
   ro.fingerprint.data = !ro.schema_only;
+  ro.strict_sequences = r.count("strict-sequences") > 0;
   if (auto list = opt_string(r, "schemas")) {
     for (const auto& part : split(*list, ','))
       if (auto name = std::string(trim(part)); !name.empty()) ro.fingerprint.schemas.push_back(name);

@@ -1,6 +1,8 @@
 // A rehearsal: clone, fingerprint, forward run, rollback, fingerprint, compare, audit.
 #include "engine/run/rehearsal.hpp"
 
+#include <climits>
+
 #include "engine/audit/log.hpp"
 #include "engine/db/cluster.hpp"
 #include "engine/db/dsn.hpp"
@@ -13,6 +15,42 @@
 
 namespace rb::run {
 namespace {
+
+/// Moves "sequence S: last_value changed from A to B" with B > A out of the differences into
+/// notes: sequences never roll back in PostgreSQL, so a rollback that restored every row
+/// leaves them ahead, and that is not a failed rollback. A sequence that went back, or changed
+/// otherwise (increment, owner), stays a difference.
+void set_aside_advanced_sequences(rehearsal_result& res) {
+  const std::string marker = ": last_value changed from ";
+  std::vector<std::string> kept;
+  for (auto& line : res.diff) {
+    auto at = line.find(marker);
+    bool advanced = false;
+    if (line.rfind("sequence ", 0) == 0 && at != std::string::npos) {
+      std::string rest = line.substr(at + marker.size());
+      auto to = rest.find(" to ");
+      if (to != std::string::npos) {
+        try {
+          std::size_t used_a = 0, used_b = 0;
+          std::string a = rest.substr(0, to), b = rest.substr(to + 4);
+          long long from = a == "unused" ? LLONG_MIN : std::stoll(a, &used_a);
+          long long now = std::stoll(b, &used_b);
+          advanced = (a == "unused" || used_a == a.size()) && used_b == b.size() && now > from;
+          if (advanced)
+            res.sequences_advanced.push_back(line.substr(0, at) + ": " + a + " -> " + b);
+        } catch (const std::exception&) {
+          advanced = false;
+        }
+      }
+    }
+    if (!advanced) kept.push_back(std::move(line));
+  }
+  res.diff = std::move(kept);
+  if (!res.sequences_advanced.empty())
+    res.notes.push_back("sequences the run advanced (PostgreSQL never rolls a sequence back, so these are not "
+                        "differences; --strict-sequences counts them): " + join(res.sequences_advanced, ", "));
+}
+
 
 namespace fs = std::filesystem;
 
@@ -90,6 +128,7 @@ json rehearsal_result::to_json(const rehearsal_options& opts) const {
   }
   j["diff"] = diff;
   j["notes"] = notes;
+  j["sequences_advanced"] = sequences_advanced;
   j["schema_only"] = opts.schema_only;
   j["schemas"] = opts.fingerprint.schemas.empty() ? json("all") : json(opts.fingerprint.schemas);
   return j;
@@ -174,6 +213,7 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
     }
     int after = fp.take(probe_ctx, options.fingerprint);
     res.diff = fp.diff(probe_ctx, before, after);
+    if (!options.strict_sequences) set_aside_advanced_sequences(res);
     res.ok = res.diff.empty() && res.forward.status != status::rollback_failed;
     if (res.has_rollback && !res.diff.empty() && !no_rollback.empty())
       res.notes.insert(res.notes.begin(), "steps with no rollback handler: " + join(no_rollback, ", "));
@@ -188,6 +228,8 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
               {"forward_only", options.forward_only},
               {"diff", res.diff},
               {"notes", res.notes},
+              {"sequences_advanced", res.sequences_advanced},
+              {"strict_sequences", options.strict_sequences},
               {"has_rollback", res.has_rollback},
               {"schema_only", options.schema_only},
               {"schemas", schemas},

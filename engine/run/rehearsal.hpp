@@ -45,6 +45,9 @@ struct rehearsal_options {
   database_choice source;
   bool forward_only = false;  ///< only run forward, and report what the runbook changes
   bool schema_only = false;   ///< clone the structure without the data
+  /// Count advanced sequences as differences. By default they are notes: PostgreSQL never rolls
+  /// a sequence back (nextval is outside transactions), so a correct rollback leaves them ahead.
+  bool strict_sequences = false;
   fingerprint_options fingerprint;
   /// Where the rehearsal says what it does (starting the cluster, cloning). Null: nowhere.
   std::ostream* status = nullptr;
@@ -59,6 +62,9 @@ struct rehearsal_result {
   bool has_rollback = false;  ///< some step has a rollback handler
   std::vector<std::string> diff;   ///< before vs after, in words
   std::vector<std::string> notes;  ///< what the verdict must say besides the differences
+  /// Sequences the run moved forward, "sequence public.x_id_seq: 12 -> 15" (notes, not differences,
+  /// unless strict_sequences).
+  std::vector<std::string> sequences_advanced;
   std::string before_digest, after_digest;
   /// forward_only: the forward run succeeded; otherwise the copy was restored exactly and the
   /// rollback did not fail.

@@ -41,9 +41,18 @@ runbook "maintenance.monthly" {
       check(n == result.archived, "%d conversations carry this run's mark, but %d were archived", n, result.archived)
     end,
     rollback = function(ctx)
-      ctx.db:exec([[UPDATE public.conversations
-                    SET is_archived = false, metadata = metadata - 'archived_by_run' - 'last_activity_at'
-                    WHERE metadata->>'archived_by_run' = $1]], ctx.run)
+      -- Restores the rows exactly as they were, updated_at included: the updated_at trigger
+      -- would stamp the undo as fresh activity, so it is off for this one statement (in one
+      -- transaction: if anything fails, the trigger is back on with everything else).
+      ctx.db:transaction(function()
+        ctx.db:exec("ALTER TABLE public.conversations DISABLE TRIGGER trigger_conversations_updated_at")
+        ctx.db:exec([[UPDATE public.conversations
+                      SET is_archived = false,
+                          updated_at = (metadata->>'last_activity_at')::timestamptz,
+                          metadata = metadata - 'archived_by_run' - 'last_activity_at'
+                      WHERE metadata->>'archived_by_run' = $1]], ctx.run)
+        ctx.db:exec("ALTER TABLE public.conversations ENABLE TRIGGER trigger_conversations_updated_at")
+      end)
     end,
   },
 }

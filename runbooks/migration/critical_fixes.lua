@@ -9,6 +9,16 @@ local FUNCTIONS = { "acquire_sync_lock", "release_sync_lock", "upsert_conversati
 
 local function count(ctx, sql, ...) return ctx.db:scalar(sql, ...) end
 
+--- A `when` that skips a step on a re-run, when all `expected` of its objects are there (the
+--- reason is audited with the skip); a partial set runs the step, which then fails on the
+--- object that exists, naming it: a half-applied earlier attempt is for a person to look at.
+local function unless_present(what, expected, sql)
+  return function(ctx)
+    if count(ctx, sql) == expected then return what .. " already exist (the migration ran here before)" end
+    return true
+  end
+end
+
 runbook "migration.critical_fixes" {
   title = "Critical fixes for the conversation sync",
   description = "Adds optimistic locking, duplicate-proof events, sync state, sync locks and atomic "
@@ -53,6 +63,8 @@ runbook "migration.critical_fixes" {
       rollback = function(ctx) ctx.db:exec("ALTER TABLE messenger_conversations DROP COLUMN IF EXISTS version") end,
     },
     step "unique event indexes" {
+      when = unless_present("the unique event indexes", 2, [[SELECT count(*) FROM pg_indexes
+        WHERE indexname IN ('idx_unique_event_by_message', 'idx_unique_event_by_timestamp')]]),
       run = function(ctx)
         ctx.db:exec([[CREATE UNIQUE INDEX idx_unique_event_by_message
                       ON contact_interaction_events (conversation_id, message_id) WHERE message_id IS NOT NULL]])
@@ -65,6 +77,8 @@ runbook "migration.critical_fixes" {
       end,
     },
     step "sync tables" {
+      when = unless_present("the tables sync_state and sync_locks", 2,
+        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('sync_state', 'sync_locks')"),
       run = function(ctx) ctx.db:script("critical_fixes/sync_tables.sql") end,
       rollback = function(ctx)
         ctx.db:exec("DROP TABLE IF EXISTS sync_locks CASCADE")
@@ -72,6 +86,9 @@ runbook "migration.critical_fixes" {
       end,
     },
     step "sync functions" {
+      when = unless_present("the sync functions", 6, [[SELECT count(DISTINCT proname) FROM pg_proc
+        WHERE proname IN ('acquire_sync_lock', 'release_sync_lock', 'extend_sync_lock', 'cleanup_expired_locks',
+                          'upsert_conversation_with_events', 'bulk_upsert_conversations_with_events')]]),
       run = function(ctx) ctx.db:script("critical_fixes/functions.sql") end,
       rollback = function(ctx)
         for _, f in ipairs { "acquire_sync_lock", "release_sync_lock", "extend_sync_lock", "cleanup_expired_locks",

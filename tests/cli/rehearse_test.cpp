@@ -330,3 +330,36 @@ TEST(RehearseShipped, TheCentralizedMigrationRollsBackExactly) {
 }
 
 }  // namespace
+
+namespace {
+
+// Sequences never roll back in PostgreSQL: a rollback that deletes the rows it inserted is
+// complete, and the sequence it advanced is a note, not a failure (unless --strict-sequences).
+TEST_F(Rehearse, AdvancedSequencesAreNotesUnlessStrict) {
+  dir.write("runbooks/ops/insert.lua", R"lua(runbook "ops.insert" {
+    fixture = "migrate.sql",
+    step "rows" {
+      run = function(ctx) ctx.db:exec("insert into accounts (name) select 'new ' || g from generate_series(1, 5) g") end,
+      rollback = function(ctx) ctx.db:exec("delete from accounts where name like 'new %'") end,
+    },
+  })lua");
+  dir.write("runbooks/ops/insert.sql", k_fixture);
+  auto r = cli.run({"rehearse", "ops.insert", "--sandbox", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  json j = json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(j["restored"], true) << j.dump();
+  ASSERT_EQ(j["sequences_advanced"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["sequences_advanced"][0], "sequence accounts_id_seq: 20 -> 25");
+  bool noted = false;
+  for (const auto& n : j["notes"]) noted = noted || n.get<std::string>().find("never rolls a sequence back") != std::string::npos;
+  EXPECT_TRUE(noted) << j.dump();
+
+  auto strict = cli.run({"rehearse", "ops.insert", "--sandbox", "--json", "--strict-sequences"});
+  EXPECT_NE(strict.exit_code, 0) << strict.out << strict.err;
+  json s = json::parse(strict.out.substr(strict.out.find('{')));
+  EXPECT_EQ(s["restored"], false);
+  ASSERT_EQ(s["diff"].size(), 1u) << s.dump();
+  EXPECT_NE(s["diff"][0].get<std::string>().find("last_value changed from 20 to 25"), std::string::npos) << s.dump();
+}
+
+}  // namespace

@@ -262,6 +262,37 @@ TEST_F(Shipped, CriticalFixesSkipsAnExistingVersionColumnAndRollsBackWhenItIsThe
   EXPECT_EQ(db.fingerprint(), before);
 }
 
+// Seed 002 asks for a migration that is safe to run again: on a database where it already ran,
+// every migrate step is skipped with its reason audited, and the verification passes.
+TEST_F(Shipped, CriticalFixesRunsAgainWhereItAlreadyRan) {
+  fixture_db db("migration/critical_fixes.sql");
+  expect_succeeded(run("migration.critical_fixes", {}, &db));
+  std::string after_first = db.fingerprint();
+  auto again = run("migration.critical_fixes", {}, &db);
+  expect_succeeded(again);
+  for (const char* s : {"version column", "unique event indexes", "sync tables", "sync functions"}) {
+    json end = again.step_end(s, "migrate");
+    EXPECT_EQ(end.value("status", ""), "skipped") << s << " " << end.dump();
+    EXPECT_NE(end.value("reason", "").find("already exist"), std::string::npos) << end.dump();
+  }
+  for (const auto& e : again.events("sql")) EXPECT_NE(e.value("sqlstate", ""), "42P07") << e.dump();
+  // the database is as the first run left it (the smoke tests remove their rows)
+  EXPECT_EQ(db.fingerprint(), after_first);
+}
+
+// Each migration's rollback restores its fixture exactly: `runbook rehearse` passes. What the
+// runs advanced in sequences is a note (sequences never roll back), not a failure.
+TEST_F(Shipped, MigrationsRehearseGreen) {
+  for (const char* name : {"migration.critical_fixes", "migration.platform_tables"}) {
+    auto r = cli.run({"rehearse", name, "--sandbox", "--json"}, env());
+    EXPECT_EQ(r.exit_code, 0) << name << "\n" << r.out << r.err;
+    json j = json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.out << r.err;
+    EXPECT_EQ(j.value("restored", false), true) << name << " " << j.dump();
+    EXPECT_TRUE(j["diff"].empty()) << name << " " << j.dump();
+  }
+}
+
 TEST_F(Shipped, OrganizationsImportFixBuildsTheIndexesAndImportsWork) {
   auto r = run("migration.organizations_import_fix");
   expect_succeeded(r);
@@ -358,6 +389,21 @@ TEST_F(Shipped, MonthlyArchivesOnlyOldConversationsAndMarksThem) {
   auto again = run("maintenance.monthly", {}, &db);
   expect_succeeded(again);
   EXPECT_EQ(again.step_end("archive")["result"].value("archived", -1), 0);
+}
+
+// Undoing the archive restores every row exactly as it was: updated_at too, which the
+// updated_at trigger would otherwise set to the time of the undo (data loss for "last activity").
+TEST_F(Shipped, MonthlyRollbackRestoresConversationsExactly) {
+  fixture_db db("maintenance/platform.sql");
+  const std::string rows = "SELECT md5(string_agg(c::text, '|' ORDER BY id)) FROM conversations c";
+  std::string before = db.scalar(rows);
+  auto r = run("maintenance.monthly", {}, &db);
+  expect_succeeded(r);
+  ASSERT_NE(db.scalar(rows), before);
+  auto undo = cli.run({"rollback", r.outcome.value("run", ""), "--dsn", db.dsn, "--yes"}, env());
+  EXPECT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(db.scalar(rows), before);
+  EXPECT_EQ(db.scalar("SELECT tgenabled FROM pg_trigger WHERE tgname = 'trigger_conversations_updated_at'"), "O");
 }
 
 // ---- troubleshooting -------------------------------------------------------------------
