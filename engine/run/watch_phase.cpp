@@ -1,6 +1,8 @@
 // A watch phase: the watch runner's host over the run (connection, journal, incidents, alerts).
 #include "engine/run/watch_phase.hpp"
 
+#include <algorithm>
+
 #include "engine/run/notify.hpp"
 #include "engine/trigger/metrics.hpp"
 #include "engine/util/clock.hpp"
@@ -26,7 +28,8 @@ class run_host final : public trigger::watch_host {
           // watch.start the metrics; a 24-hour watch would otherwise write four records a sample.
           m_conn->on_statement(nullptr);
         }
-        s = trigger::read_sql_metrics(*m_conn, w.metrics, w.sample_timeout, errors);
+        // A metric query never runs past the next sample's time.
+        s = trigger::read_sql_metrics(*m_conn, w.metrics, std::min(w.sample_timeout, w.every), errors);
       } catch (const std::exception& e) {
         // No session at all (the server is down): every SQL metric is unread this time.
         for (const auto& m : w.metrics)

@@ -283,7 +283,15 @@ watch_result watch_runner::run(const std::optional<watch_checkpoint>& from) {
 
     // Fixed rate: the next slot after now, so a slow sample skips slots rather than bunching up.
     steady::time_point next = began + m_def.every * (elapsed / m_def.every + 1);
-    while (next <= m_host.now()) next += m_def.every;
+    long long skipped = 0;
+    while (next <= m_host.now()) {
+      next += m_def.every;
+      ++skipped;
+    }
+    if (skipped > 0)  // a sample that outlasted its period: the slots it cost are on record
+      m_host.record("sample.late", {{"watch", m_def.name}, {"elapsed_ms", elapsed.count()},
+                                    {"duration_ms", took.count()}, {"skipped", skipped}},
+                    false);
     m_host.wait_until(next < until ? next : until);
   }
 }
