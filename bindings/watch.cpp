@@ -314,6 +314,7 @@ run::phase_def read_watch(sandbox& sb, const declaration& d) {
         if (trim(m.sql).empty()) fail(p.where, owner + ": metric '" + m.name + "' has empty SQL");
       } else if (lua_type(L, -1) == LUA_TFUNCTION) {
         int ref = scope->keep(L, -1);
+        m.function = function_text(L, -1);
         std::string what = owner + " metric '" + m.name + "'";
         m.fn = [scope, ref, what] { return scope->call(ref, nullptr, false, what); };
       } else {
