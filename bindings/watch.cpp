@@ -334,6 +334,10 @@ run::phase_def read_watch(sandbox& sb, const declaration& d) {
     declaration td;
     if (!read_declaration(L, -1, td) || td.kind != "trigger")
       fail(p.where, owner + ": item " + std::to_string(i) + " is not a trigger \"name\" { ... }");
+    for (const auto& earlier : def->triggers)
+      if (earlier.name == td.name)
+        fail({td.source, td.line}, owner + ": trigger '" + td.name + "': another trigger of the watch has that name (line " +
+                                       std::to_string(earlier.line) + ")");
     def->triggers.push_back(w.trigger(td));
     lua_pop(L, 2);
   }
