@@ -13,6 +13,7 @@
 #include "engine/report/diagram.hpp"
 #include "engine/report/outline.hpp"
 #include "engine/shell/process.hpp"
+#include "engine/util/secrets.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -272,6 +273,24 @@ TEST_F(Diagram, MermaidIsAFlowchartOfSubgraphsNodesAndEdges) {
   EXPECT_THAT(m, HasSubstr("summary=say #quot;hi#quot; #lt;b#gt; #amp; #35;1"));
   EXPECT_THAT(m, HasSubstr("  p1_s3 --> p2_w\n"));
   EXPECT_EQ(rb::report::mermaid_escape("a\"b<c>&#`\nd"), "a#quot;b#lt;c#gt;#amp;#35;#96;<br/>d");
+}
+
+TEST_F(Diagram, SecretValuesNeverReachTheOutput) {
+  const std::string secret = "diagram-secret-7f3a2c";
+  rb::secrets::add(secret);
+  rb::run::runbook_def b;
+  b.name = "ops.secret";
+  rb::run::phase_def p;
+  p.name = "uses " + secret;
+  rb::run::step_def s;
+  s.name = "token " + secret;
+  s.has_rollback = true;
+  p.steps.push_back(s);
+  b.phases.push_back(p);
+  for (const std::string& out : {rb::report::to_dot(b), rb::report::to_mermaid(b), rb::report::book_text(b)}) {
+    EXPECT_THAT(out, Not(HasSubstr(secret)));
+    EXPECT_THAT(out, HasSubstr("token ***"));
+  }
 }
 
 }  // namespace
