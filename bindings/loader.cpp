@@ -107,9 +107,11 @@ run::phase_def read_phase(sandbox& sb, const declaration& d) {
   for (std::size_t i = 1; i <= r.items(); ++i) {
     lua_rawgeti(L, r.index(), static_cast<int>(i));
     declaration sd;
-    if (!read_declaration(L, -1, sd) || sd.kind != "step")
-      fail(p.where, r.owner() + ": item " + std::to_string(i) + " is not a step \"name\" { ... }" +
-                        (sd.kind == "watch" ? " (a watch is a phase of its own: put it beside the phases)" : ""));
+    bool declared = read_declaration(L, -1, sd);
+    if (!declared || sd.kind != "step")
+      fail(declared ? source_loc{sd.source, sd.line} : p.where,  // a watch or phase in it: its own line
+           r.owner() + ": item " + std::to_string(i) + " is not a step \"name\" { ... }" +
+               (sd.kind == "watch" ? " (a watch is a phase of its own: put it beside the phases)" : ""));
     if (!names.insert(sd.name).second)
       fail({sd.source, sd.line}, "phase '" + p.name + "' has two steps named '" + sd.name + "'");
     p.steps.push_back(read_step(sb, sd));

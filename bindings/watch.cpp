@@ -314,6 +314,7 @@ run::phase_def read_watch(sandbox& sb, const declaration& d) {
         if (trim(m.sql).empty()) fail(p.where, owner + ": metric '" + m.name + "' has empty SQL");
       } else if (lua_type(L, -1) == LUA_TFUNCTION) {
         int ref = scope->keep(L, -1);
+        m.function = function_text(L, -1);
         std::string what = owner + " metric '" + m.name + "'";
         m.fn = [scope, ref, what] { return scope->call(ref, nullptr, false, what); };
       } else {
@@ -333,6 +334,10 @@ run::phase_def read_watch(sandbox& sb, const declaration& d) {
     declaration td;
     if (!read_declaration(L, -1, td) || td.kind != "trigger")
       fail(p.where, owner + ": item " + std::to_string(i) + " is not a trigger \"name\" { ... }");
+    for (const auto& earlier : def->triggers)
+      if (earlier.name == td.name)
+        fail({td.source, td.line}, owner + ": trigger '" + td.name + "': another trigger of the watch has that name (line " +
+                                       std::to_string(earlier.line) + ")");
     def->triggers.push_back(w.trigger(td));
     lua_pop(L, 2);
   }

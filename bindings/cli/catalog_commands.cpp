@@ -8,8 +8,9 @@
 #include "bindings/loader.hpp"
 #include "bindings/open_all.hpp"
 #include "engine/error.hpp"
+#include "engine/report/diagram.hpp"
+#include "engine/report/outline.hpp"
 #include "engine/run/catalog.hpp"
-#include "engine/util/duration.hpp"
 #include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
 
@@ -63,98 +64,10 @@ int cmd_list(std::vector<std::string> args) {
 
 // ---- show ------------------------------------------------------------------------------
 
-namespace {
-
-json step_json(const run::runbook_def& book, const run::phase_def& phase, const run::step_def& s) {
-  json j = {{"name", s.name}, {"source", s.where.str()}, {"verify", s.has_verify}, {"rollback", s.has_rollback},
-            {"when", s.has_when}, {"idempotent", s.idempotent}};
-  if (!s.description.empty()) j["description"] = s.description;
-  j["timeout"] = format_duration(s.timeout ? *s.timeout : phase.timeout ? *phase.timeout : book.timeout);
-  if (s.retry.attempts > 1) {
-    j["retry"] = {{"attempts", s.retry.attempts},
-                  {"backoff", s.retry.backoff == run::backoff_kind::fixed ? "fixed" : "exponential"},
-                  {"initial", format_duration(s.retry.initial)},
-                  {"max", format_duration(s.retry.max)},
-                  {"on", s.retry.on}};
-  }
-  if (s.confirm) j["confirm"] = *s.confirm;
-  j["on_error"] = std::string(run::to_string(s.on_err ? *s.on_err : phase.on_err ? *phase.on_err : book.on_err));
-  return j;
-}
-
-json book_json(const run::runbook_def& book) {
-  json params = json::array();
-  for (const auto& p : book.params) {
-    json pj = {{"name", p.name}, {"type", std::string(run::to_string(p.type))}, {"required", p.required}};
-    if (p.default_text) pj["default"] = *p.default_text;
-    if (!p.doc.empty()) pj["doc"] = p.doc;
-    if (!p.values.empty()) pj["values"] = p.values;
-    params.push_back(pj);
-  }
-  json phases = json::array();
-  for (const auto& ph : book.phases) {
-    json steps = json::array();
-    for (const auto& s : ph.steps) steps.push_back(step_json(book, ph, s));
-    json pj = {{"name", ph.name}, {"source", ph.where.str()}, {"transaction", ph.transaction}, {"steps", steps}};
-    if (!ph.description.empty()) pj["description"] = ph.description;
-    phases.push_back(pj);
-  }
-  json j = {{"name", book.name},   {"title", book.title},       {"description", book.description},
-          {"lock", book.lock},   {"target", book.target ? json(*book.target) : json(nullptr)},
-          {"tags", book.tags},   {"file", book.file.string()}, {"sha256", book.file_sha256},
-          {"params", params},    {"phases", phases},          {"on_error", std::string(run::to_string(book.on_err))}};
-  if (book.escalation) j["escalation"] = *book.escalation;
-  return j;
-}
-
-void print_book_text(const run::runbook_def& book) {
-  std::cout << book.name;
-  if (!book.title.empty()) std::cout << " — " << book.title;
-  std::cout << "\n  file: " << book.file.string() << "\n";
-  if (!book.description.empty()) std::cout << "  " << book.description << "\n";
-  if (!book.tags.empty()) std::cout << "  tags: " << join(book.tags, ", ") << "\n";
-  if (book.escalation) std::cout << "  escalation: " << *book.escalation << " (when a run fails)\n";
-  if (!book.params.empty()) {
-    std::cout << "\nparams (--param name=value):\n";
-    for (const auto& p : book.params) {
-      std::cout << "  " << pad(p.name, 16) << pad(std::string(run::to_string(p.type)), 10);
-      if (p.default_text) std::cout << "default " << *p.default_text;
-      else if (p.required) std::cout << "required";
-      if (!p.values.empty()) std::cout << "  one of: " << join(p.values, ", ");
-      if (!p.doc.empty()) std::cout << "  — " << p.doc;
-      std::cout << "\n";
-    }
-  }
-  std::cout << "\nphases:\n";
-  std::size_t pn = 0, sn = 0;
-  for (const auto& ph : book.phases) {
-    std::cout << "  " << ++pn << ". " << ph.name;
-    if (ph.transaction) std::cout << "  (one transaction, a savepoint per step)";
-    if (!ph.description.empty()) std::cout << " — " << ph.description;
-    std::cout << "\n";
-    for (const auto& s : ph.steps) {
-      json j = step_json(book, ph, s);
-      std::vector<std::string> notes;
-      if (s.has_when) notes.push_back("conditional");
-      if (s.has_verify) notes.push_back("verify");
-      if (s.has_rollback) notes.push_back("rollback");
-      if (s.idempotent) notes.push_back("idempotent");
-      if (s.retry.attempts > 1)
-        notes.push_back("retry " + std::to_string(s.retry.attempts) + "x " + j["retry"]["backoff"].get<std::string>() +
-                        (s.retry.on.empty() ? "" : " on " + join(s.retry.on, ",")));
-      notes.push_back("timeout " + j["timeout"].get<std::string>());
-      if (j["on_error"] != "rollback") notes.push_back("on_error " + j["on_error"].get<std::string>());
-      if (s.confirm) notes.push_back("CONFIRM: " + *s.confirm);
-      std::cout << "     " << pad(std::to_string(++sn) + ".", 4) << pad(s.name, 28) << "[" << join(notes, ", ") << "]\n";
-    }
-  }
-}
-
-}  // namespace
-
 int cmd_show(std::vector<std::string> args) {
-  command_parser p("show", "Show a runbook: params, phases and steps.", std::move(args));
-  p.options.add_options()("format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
+  command_parser p("show", "Show a runbook: params, phases, steps and watches (their decision trees).", std::move(args));
+  p.options.add_options()("format", "text, json, dot (Graphviz) or mermaid",
+                          cxxopts::value<std::string>()->default_value("text"))(
       "name", "runbook name", cxxopts::value<std::string>());
   p.options.parse_positional({"name"});
   p.options.positional_help("NAME");
@@ -162,12 +75,17 @@ int cmd_show(std::vector<std::string> args) {
   if (r.count("help")) return std::cout << p.options.help(), 0;
   if (!r.count("name")) throw error(error_kind::usage, "show needs a runbook name: runbook show NAME");
   std::string format = r["format"].as<std::string>();
-  if (format != "text" && format != "json") throw error(error_kind::usage, "--format must be text or json, not '" + format + "'");
+  if (format != "text" && format != "json" && format != "dot" && format != "mermaid")
+    throw error(error_kind::usage,
+                "--format must be text, json, dot or mermaid, not '" + format + "'" +
+                    did_you_mean(format, {"text", "json", "dot", "mermaid"}));
   auto dirs = run::search_path();
   auto sb = lua::make_sandbox(lib_dirs(dirs));
   auto book = load_named(*sb, dirs, r["name"].as<std::string>());
-  if (format == "json") print_json(book_json(book), 2);
-  else print_book_text(book);
+  if (format == "json") print_json(report::book_json(book), 2);
+  else if (format == "dot") std::cout << report::to_dot(book);
+  else if (format == "mermaid") std::cout << report::to_mermaid(book);
+  else std::cout << report::book_text(book);
   return 0;
 }
 

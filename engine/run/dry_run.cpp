@@ -1,15 +1,30 @@
 // Dry run: what a run would do, printed without running any runbook code or writing the audit log.
 #include "engine/run/executor.hpp"
+#include "engine/trigger/watch.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/text.hpp"
 
 namespace rb::run {
+namespace {
+
+/// "would watch 'after deploy' every 30s for 24h: 4 metrics (a, b, c, d), triggers 'x' → rollback, ..."
+std::string watch_line(const trigger::watch_def& w) {
+  std::vector<std::string> names, triggers;
+  for (const auto& m : w.metrics) names.push_back(m.name);
+  for (const auto& t : w.triggers) triggers.push_back("'" + t.name + "' → " + t.act.describe());
+  return "would watch '" + w.name + "' every " + format_duration(w.every) + " for " + format_duration(w.lasting) + ": " +
+         std::to_string(w.metrics.size()) + " metrics (" + join(names, ", ") + "), triggers in order " +
+         join(triggers, "; ");
+}
+
+}  // namespace
 
 void print_dry_run(const runbook_def& book, const run_options& opts, reporter& out) {
   out.run_started(book, "", false, true);
   std::size_t index = 0, phase_no = 0, total = book.step_count();
   for (const auto& phase : book.phases) {
     out.phase_started(phase, ++phase_no, book.phases.size());
+    if (phase.watch) out.message(watch_line(*phase.watch));
     for (const auto& step : phase.steps) {
       ++index;
       std::string line = "[" + std::to_string(index) + "/" + std::to_string(total) + "] would run '" + step.name + "'";

@@ -24,6 +24,7 @@ struct metric_def {
   std::string name;
   std::string sql;                          ///< empty for a function metric
   std::function<value()> fn;                ///< a Lua function(ctx); throws when it fails
+  std::string function{};                   ///< "function (file.lua:12)" for a function metric (show)
 };
 
 struct watch_def {
