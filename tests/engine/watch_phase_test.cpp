@@ -414,4 +414,28 @@ TEST_F(WatchPhase, AnUnreadableMetricIsNilAuditedAndEscalatesOnceAfterThreeSampl
       << opened[0].dump();
 }
 
+TEST_F(WatchPhase, AFunctionMetricThatFailsIsNilAndAuditedAndTwoFailuresDoNotEscalate) {
+  at(1min, "x", -1);
+  auto o = run(R"lua(watch "after" {
+    every = "30s", lasting = "2m",
+    metrics = { checked = function(ctx)
+      local v = ctx.db:scalar("select v from metric where name = 'x'")
+      if v < 0 then error("x went negative") end
+      return v
+    end },
+    trigger "negative" { when = "checked < 0", action = "rollback" },
+  })lua");
+  EXPECT_EQ(o.status, "succeeded") << output.str();
+  std::vector<json> failed;
+  for (const auto& s : records("sample"))
+    if (s.contains("errors")) failed.push_back(s);
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_TRUE(failed[0]["values"]["checked"].is_null());
+  EXPECT_NE(failed[0]["errors"]["checked"].get<std::string>().find("x went negative"), std::string::npos)
+      << failed[0].dump();
+  EXPECT_EQ(records("watch.error").size(), 2u);
+  EXPECT_TRUE(records("decision").empty());
+  EXPECT_TRUE(records("incident.open").empty()) << "two failed samples in a row are not three";
+}
+
 }  // namespace
