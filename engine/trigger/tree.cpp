@@ -87,9 +87,14 @@ std::vector<decision> tree::evaluate(const sample& s, milliseconds elapsed) {
     if (!st.investigating_since) continue;
     const action& inv = investigation(i);
     if (inv.unless && inv.unless->holds(s)) {
+      // The trigger stands down like one that fired: armed again at once only when its
+      // condition is over; else it re-arms later (step 2), so an inner `unless` that differs
+      // from `when` does not start the same investigation again at this very sample.
+      const trigger_def& t = m_triggers[i];
       st.investigating_since.reset();
       st.depth = 0;
-      st.armed = true;
+      st.armed = t.clear_when ? t.clear_when->holds(s) : t.when.truth(s) == false;
+      st.acted_now = true;
       st.holding_since.reset();
       note(decision::kind::investigation_cleared, i, inv.unless->text, nullptr);
       continue;

@@ -87,7 +87,8 @@ class tree {
 
   /// Evaluates the sample taken `elapsed` after the watch began, in this order:
   /// 1. investigations under way: cleared when `unless` holds, else acted on once the window
-  ///    has passed (an inner investigate starts a new window);
+  ///    has passed (an inner investigate starts a new window); a cleared trigger stands down
+  ///    like a fired one (re-armed at once only if `when` no longer holds, or `clear_when` does);
   /// 2. fired triggers re-arm when `clear_when` holds (or, without one, when `when` no longer
   ///    is known not to hold: a metric that could not be read re-arms nothing);
   /// 3. the armed triggers in order, within their band: the first whose `when` holds (at every
@@ -111,7 +112,7 @@ class tree {
     // an investigation under way: which nested investigate (0 = the trigger's action) and since when
     std::optional<milliseconds> investigating_since;
     int depth = 0;
-    bool acted_now = false;  ///< acted at the sample being evaluated: no re-arming in the same one
+    bool acted_now = false;  ///< acted (or stood down) at the sample being evaluated: no re-arming in the same one
   };
   const action& investigation(std::size_t i) const;
 

@@ -152,6 +152,20 @@ TEST(TriggerTree, InvestigationsNest) {
   EXPECT_EQ(at(t, {{"ms", 900.0}, {"blocked", 2.0}}, 25min), (lines{"slow:investigation_expired:rollback"}));
 }
 
+TEST(TriggerTree, AClearedInnerInvestigationStandsDownWhileItsConditionHolds) {
+  // the inner `unless` (no lock contention) clears it although ms stays high: no new
+  // investigation at the same sample, nor at the next; it re-arms once ms is back
+  tree t({trig("slow", "ms > 500",
+               investigate(10min, "ms <= 500", investigate(15min, "blocked == 0", act(action::kind::rollback))))});
+  EXPECT_EQ(at(t, {{"ms", 900.0}, {"blocked", 3.0}}, 0min), (lines{"slow:investigation_started"}));
+  EXPECT_EQ(at(t, {{"ms", 900.0}, {"blocked", 3.0}}, 10min),
+            (lines{"slow:investigation_expired", "slow:investigation_started"}));
+  EXPECT_EQ(at(t, {{"ms", 900.0}, {"blocked", 0.0}}, 12min), (lines{"slow:investigation_cleared"}));
+  EXPECT_EQ(at(t, {{"ms", 900.0}, {"blocked", 0.0}}, 13min), lines{});
+  EXPECT_EQ(at(t, {{"ms", 400.0}, {"blocked", 0.0}}, 14min), (lines{"slow:rearmed"}));
+  EXPECT_EQ(at(t, {{"ms", 900.0}, {"blocked", 0.0}}, 15min), (lines{"slow:investigation_started"}));
+}
+
 TEST(TriggerTree, OneActionPerSample) {
   tree t({trig("a", "x > 0", investigate(1min, "x < 0", act(action::kind::alert))),
           trig("b", "y > 0", act(action::kind::alert))});
