@@ -145,11 +145,13 @@ runbook "migration.organizations_import_fix" {
     },
     step "import with ON CONFLICT" {
       -- What the importer does, with rows that already exist: before the fix this raised
-      -- 42P10; now the conflicts are absorbed and nothing changes.
+      -- 42P10; now the conflicts are absorbed and nothing changes. The rows keep their ids, so
+      -- the test draws nothing from organizations_id_seq (a DEFAULT would, even for skipped
+      -- rows) and a rehearsal's rollback leaves the database exactly as it was.
       run = function(ctx)
         local ok, inserted = pcall(ctx.db.exec, ctx.db, [[
-          INSERT INTO organizations (name, type)
-          SELECT name, type FROM organizations WHERE deleted_at IS NULL ORDER BY id LIMIT 100
+          INSERT INTO organizations (id, name, type)
+          SELECT id, name, type FROM organizations WHERE deleted_at IS NULL ORDER BY id LIMIT 100
           ON CONFLICT (name, type) WHERE deleted_at IS NULL DO NOTHING]])
         if not ok then
           check(inserted.sqlstate ~= "42P10", "imports still fail with 42P10: %s", tostring(inserted))

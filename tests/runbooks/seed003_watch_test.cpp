@@ -314,4 +314,16 @@ TEST_F(Seed003, PerformanceBandEscalatesASustainedDropToTheDbaAndTheWatchGoesOnF
   EXPECT_TRUE(dba_told) << describe();
 }
 
+TEST_F(Seed003, AWatchShorterThanItsSamplePeriodEndsTheRunBeforeSamplingAndLeavesTheMigration) {
+  rb::run::run_outcome o = run({{"watch_for", "10s"}, {"watch_every", "30s"}});
+  EXPECT_EQ(o.status, "failed") << describe();
+  ASSERT_TRUE(o.error);
+  EXPECT_EQ(o.error->message, "watch 'decision tree': cannot start: lasting (10.0s) must be at least every (30.0s)");
+  ASSERT_EQ(events("watch.error").size(), 1u);
+  EXPECT_TRUE(events("watch.start").empty());
+  EXPECT_TRUE(events("rollback.start").empty()) << "the migration itself succeeded: nothing is undone";
+  EXPECT_EQ(indexes(), "organizations_exact_name_type_active,unique_organization_name_type_ci");
+  EXPECT_EQ(flag_history(), "");
+}
+
 }  // namespace

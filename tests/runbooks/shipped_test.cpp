@@ -324,6 +324,16 @@ TEST_F(Shipped, OrganizationsImportFixBuildsTheIndexesAndImportsWork) {
   EXPECT_TRUE(concurrently);
 }
 
+TEST_F(Shipped, OrganizationsImportFixRehearsesItsRollbackExactly) {
+  // Forward (with a short watch), the rollback path (flag blocked, indexes dropped, flag
+  // restored), and a database that is exactly the fixture again.
+  auto r = cli.run({"rehearse", "migration.organizations_import_fix", "--sandbox", "--config", k_import_fix_config,
+                    "--param", "watch_for=2s", "--param", "watch_every=1s"},
+                   env());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("REHEARSAL PASSED"), std::string::npos) << r.out << r.err;
+}
+
 TEST_F(Shipped, OrganizationsImportFixWithDuplicatesLeavesNoIndexBehind) {
   // Two active organizations differing only in case: the case-insensitive index cannot be
   // built. Its invalid leftover is dropped, and the exact-match index is rolled back.
