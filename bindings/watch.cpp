@@ -292,12 +292,32 @@ run::phase_def read_watch(sandbox& sb, const declaration& d) {
   auto def = std::make_shared<trigger::watch_def>();
   def->name = d.name;
   def->line = d.line;
-  if (auto v = r.duration("every")) def->every = *v;
-  if (auto v = r.duration("lasting")) def->lasting = *v;
   if (auto v = r.duration("sample_timeout")) def->sample_timeout = *v;
   p.description = r.string("description").value_or("");
   auto scope = std::make_shared<watch_scope>(sb, d.name, p.where, def->sample_timeout);
   watch_reader w(L, scope);
+  // every / lasting: a duration, or a function(ctx) returning one, called as the watch starts
+  // (lasting = function(ctx) return ctx.params.watch_for end).
+  for (const char* key : {"every", "lasting"}) {
+    std::function<milliseconds()>& fn = std::string_view(key) == "every" ? def->every_fn : def->lasting_fn;
+    milliseconds& fixed = std::string_view(key) == "every" ? def->every : def->lasting;
+    if (r.get(key) == LUA_TFUNCTION) {
+      int ref = scope->keep(L, -1);
+      std::string what = owner + " " + key + " " + function_text(L, -1);
+      fn = [scope, ref, what] {
+        value v = scope->call(ref, nullptr, false, what);
+        milliseconds out{};
+        if (auto d = std::get_if<double>(&v); d && duration_from_seconds(*d, out)) return out;
+        if (auto t = std::get_if<std::string>(&v); t && try_parse_duration(*t, out)) return out;
+        throw error(error_kind::usage, what + " must return a duration (seconds from 0 to a year, or a string such as "
+                                              "\"30s\"), not " + trigger::to_string(v));
+      };
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pop(L, 1);
+    if (auto v = r.duration(key)) fixed = *v;
+  }
 
   int t = r.get("metrics");
   if (t == LUA_TTABLE) {

@@ -337,7 +337,8 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       }
       err.kind = error_kind::check_failed;
       err.klass = "watch";
-      err.message = "watch '" + phase.name + "', trigger '" + w.trigger + "': " + w.reason;
+      std::string which = w.trigger.empty() ? std::string() : ", trigger '" + w.trigger + "'";
+      err.message = "watch '" + phase.name + "'" + which + ": " + w.reason;
       err.source = phase.where.file;
       err.line = phase.where.line;
       return fail_run(phase, phase.name, err, w.end == trigger::watch_end::abort ? on_error::abort : on_error::rollback, ms, "");

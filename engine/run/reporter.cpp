@@ -23,7 +23,10 @@ const char* status_color(std::string_view status) {
   return k_red;
 }
 std::string watch_plan(const trigger::watch_def& w) {
-  return "(every " + format_duration(w.every) + " for " + format_duration(w.lasting) + ", " +
+  // every / lasting set by a function of the run are known once the watch starts (it says them).
+  std::string timing = w.every_fn || w.lasting_fn ? "timing set by the run"
+                                                  : "every " + format_duration(w.every) + " for " + format_duration(w.lasting);
+  return "(" + timing + ", " +
          std::to_string(w.metrics.size()) + " metrics, " + std::to_string(w.triggers.size()) + " triggers)";
 }
 }  // namespace

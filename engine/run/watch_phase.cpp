@@ -6,6 +6,7 @@
 #include "engine/run/notify.hpp"
 #include "engine/trigger/metrics.hpp"
 #include "engine/util/clock.hpp"
+#include "engine/util/duration.hpp"
 
 namespace rb::run {
 namespace {
@@ -119,11 +120,30 @@ struct scope_guard {
 }  // namespace
 
 trigger::watch_result run_watch(run_context& ctx, const phase_def& phase, const run_state* resumed) {
-  const trigger::watch_def& w = *phase.watch;
-  std::optional<trigger::watch_checkpoint> from;
-  if (resumed) from = trigger::checkpoint_from(resumed->records, w.name, rfc3339(ctx.clock().wall_now()));
   if (phase.scope) phase.scope->enter(&ctx);
   scope_guard leave{phase.scope.get()};
+  // every / lasting given as functions of the run (a param) are read now, on a copy.
+  trigger::watch_def w = *phase.watch;
+  try {
+    if (w.every_fn) w.every = w.every_fn();
+    if (w.lasting_fn) w.lasting = w.lasting_fn();
+    if (w.every <= milliseconds(0)) throw error(error_kind::usage, "every must be more than 0");
+    if (w.lasting < w.every)
+      throw error(error_kind::usage, "lasting (" + format_duration(w.lasting) + ") must be at least every (" +
+                                         format_duration(w.every) + ")");
+  } catch (const std::exception& e) {
+    // Nothing was sampled: the run ends failed, and nothing is rolled back for it.
+    std::string reason = std::string("cannot start: ") + e.what();
+    ctx.audit("watch.error", {{"watch", w.name}, {"phase", phase.name}, {"error", reason}}, true);
+    trigger::watch_result r;
+    r.end = trigger::watch_end::abort;
+    r.reason = reason;
+    return r;
+  }
+  if (w.every_fn || w.lasting_fn)
+    ctx.out().message("watch '" + w.name + "': every " + format_duration(w.every) + " for " + format_duration(w.lasting));
+  std::optional<trigger::watch_checkpoint> from;
+  if (resumed) from = trigger::checkpoint_from(resumed->records, w.name, rfc3339(ctx.clock().wall_now()));
   run_host host(ctx, phase);
   trigger::watch_runner runner(w, host);
   trigger::watch_result r = runner.run(from);

@@ -35,6 +35,10 @@ struct watch_def {
   milliseconds sample_timeout{5'000};       ///< statement_timeout of the metric queries
   std::vector<metric_def> metrics;
   std::vector<trigger_def> triggers;
+  /// `every` / `lasting` written as functions of the run (`lasting = function(ctx) return
+  /// ctx.params.watch_for end`): called when the watch starts or resumes, and what they return
+  /// replaces `every` / `lasting`. Throw when the function fails or returns no duration.
+  std::function<milliseconds()> every_fn, lasting_fn;
 };
 
 /// Checks a watch before anything runs: every expression names only its metrics, durations

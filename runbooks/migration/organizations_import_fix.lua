@@ -2,17 +2,39 @@
 -- PostgreSQL 42P10 ("no unique or exclusion constraint matching the ON CONFLICT
 -- specification"). Baselines first, then the two unique indexes built CONCURRENTLY (outside
 -- any transaction, so imports keep running), the plan's constraint health checks, an import
--- with ON CONFLICT that must now succeed, and the success message of its communication
--- templates. A failure drops the indexes again (the plan's rollback script) and logs the
--- rollback notification.
+-- with ON CONFLICT that must now succeed, the success message of its communication templates,
+-- and then the plan's rollback decision tree as a watch over the live metrics (24 hours).
+--
+-- The rollback path is the plan's: phase 1 blocks imports with the maintenance flag in
+-- system_settings, phase 2 drops the indexes and checks they are gone, phase 3 re-enables
+-- imports and sends the rollback notification. A failing step, a watch trigger, Ctrl-C and
+-- `runbook rollback RUN` all take it.
+--
+-- It expects a config (runbook.lua, or --config) with the escalation policy `import_fix`, the
+-- plan's escalation chain; runbooks/migration/organizations_import_fix.config is one to start
+-- from:
+--   escalation = { import_fix = { levels = {
+--     { after = "0m",  notify = { "team" } },               -- 1: development team lead, at once
+--     { after = "5m",  notify = { "dba" } },                -- 2: database administrator, 5 minutes
+--     { after = "15m", notify = { "dba", "director" } },    -- 3: CTO / technical director, 15 minutes
+--   } } },
+--   default_channels = { "team" },    -- where the communication templates go
+-- Try it: runbook run migration.organizations_import_fix --sandbox --yes
+--           --config runbooks/migration/organizations_import_fix.config
+--           --param watch_for=1m --param watch_every=5s
 local template = require "template"
 local health = require "health"
 
+local NAME = "Organizations Import Fix"
 local EXACT = "organizations_exact_name_type_active"
 local CASELESS = "unique_organization_name_type_ci"
-local started = os.time()
 
-local function minutes_since_start() return string.format("%.1f", os.difftime(os.time(), started) / 60) end
+-- Sends a communication template's text on the config's default channels. One that cannot
+-- be sent (the config has no channels) is logged instead, saying why; it fails nothing.
+local function announce(ctx, severity, text)
+  local ok, err = pcall(alert.send, { severity = severity, summary = text })
+  if not ok then ctx.log(text .. "\n(not sent: " .. tostring(err) .. ")") end
+end
 
 -- A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: drop it, then fail.
 local function create_index_concurrently(ctx, name, ddl)
@@ -43,8 +65,10 @@ runbook "migration.organizations_import_fix" {
   tags = { "migration", "seed-003" },
   fixture = "organizations_import_fix.sql",
   lock = true,
+  escalation = "import_fix",   -- the plan's escalation chain: see the top of this file
   params = {
-    watch_hours = { type = "integer", default = 24, doc = "how long monitoring continues, for the success message" },
+    watch_for = { type = "duration", default = "24h", doc = "how long the decision tree watches the metrics after the migration" },
+    watch_every = { type = "duration", default = "30s", doc = "how often it samples them" },
   },
 
   phase "baseline" {
@@ -55,6 +79,24 @@ runbook "migration.organizations_import_fix" {
         local b = baseline(ctx)
         audit.note("organizations baseline", b)
         return b
+      end,
+    },
+    step "imports enabled" {
+      -- The maintenance flag the rollback plan flips. Its rollback is the plan's phase 3, the
+      -- last handler of the rollback path: imports back on, and the rollback notification.
+      run = function(ctx)
+        local flag = ctx.db:query([[SELECT import_enabled, maintenance_message FROM system_settings
+                                    WHERE setting_key = 'import_config']])[1]
+        check(flag, "system_settings has no 'import_config' row: the rollback plan could not block imports")
+        check(flag.import_enabled, "imports are disabled (%s): this run would turn them back on if it rolls back; "
+              .. "enable them first", tostring(flag.maintenance_message))
+        return flag
+      end,
+      rollback = function(ctx)
+        check(ctx.db:exec([[UPDATE system_settings SET import_enabled = true, maintenance_message = NULL
+                            WHERE setting_key = 'import_config']]) == 1, "no 'import_config' row to re-enable imports")
+        local issue = ctx.failure and ctx.failure.error or ("rollback asked for; see `runbook log " .. ctx.run .. "`")
+        announce(ctx, "critical", template.render(template.rollback_notification, { name = NAME, issue = issue }, ctx))
       end,
     },
     step "no blocked sessions" {
@@ -74,15 +116,9 @@ runbook "migration.organizations_import_fix" {
         create_index_concurrently(ctx, EXACT, "CREATE UNIQUE INDEX CONCURRENTLY " .. EXACT
           .. " ON organizations (name, type) WHERE deleted_at IS NULL")
       end,
-      rollback = function(ctx)
+      rollback = function(ctx)  -- the plan's phase 2, and its check that the rollback took
         ctx.db:exec("DROP INDEX CONCURRENTLY IF EXISTS " .. EXACT)
         check(not health.index_exists(ctx.db, EXACT), "Rollback FAILED: %s still exists", EXACT)
-        -- This is the last handler to run: the rollback is complete.
-        ctx.log(template.render(template.rollback_notification, {
-          name = "Organizations Import Fix",
-          issue = "see `runbook log " .. ctx.run .. "`",
-          minutes = minutes_since_start(),
-        }))
       end,
     },
     step "case-insensitive unique index" {
@@ -109,11 +145,13 @@ runbook "migration.organizations_import_fix" {
     },
     step "import with ON CONFLICT" {
       -- What the importer does, with rows that already exist: before the fix this raised
-      -- 42P10; now the conflicts are absorbed and nothing changes.
+      -- 42P10; now the conflicts are absorbed and nothing changes. The rows keep their ids, so
+      -- the test draws nothing from organizations_id_seq (a DEFAULT would, even for skipped
+      -- rows) and a rehearsal's rollback leaves the database exactly as it was.
       run = function(ctx)
         local ok, inserted = pcall(ctx.db.exec, ctx.db, [[
-          INSERT INTO organizations (name, type)
-          SELECT name, type FROM organizations WHERE deleted_at IS NULL ORDER BY id LIMIT 100
+          INSERT INTO organizations (id, name, type)
+          SELECT id, name, type FROM organizations WHERE deleted_at IS NULL ORDER BY id LIMIT 100
           ON CONFLICT (name, type) WHERE deleted_at IS NULL DO NOTHING]])
         if not ok then
           check(inserted.sqlstate ~= "42P10", "imports still fail with 42P10: %s", tostring(inserted))
@@ -124,17 +162,111 @@ runbook "migration.organizations_import_fix" {
     },
   },
 
+  phase "rollback plan" {
+    step "imports can be blocked" {
+      -- Its rollback is the plan's phase 1, the first handler of the rollback path: no new
+      -- imports while the indexes are dropped.
+      run = function(ctx)
+        check(ctx.db:scalar("SELECT has_table_privilege('system_settings', 'UPDATE')"),
+              "this role cannot update system_settings: the rollback could not block imports")
+      end,
+      rollback = function(ctx)
+        check(ctx.db:exec([[UPDATE system_settings
+                            SET import_enabled = false, maintenance_message = 'Import system temporarily unavailable'
+                            WHERE setting_key = 'import_config']]) == 1, "no 'import_config' row to block imports")
+      end,
+    },
+  },
+
   phase "report" {
     step "success message" {
       run = function(ctx)
         local after = baseline(ctx)
         audit.note("organizations after migration", after)
-        ctx.log(template.render(template.migration_success, {
-          name = "Organizations Import Fix",
-          minutes = minutes_since_start(),
-          watch_hours = ctx.params.watch_hours,
-        }))
+        announce(ctx, "info", template.render(template.migration_success, {
+          name = NAME,
+          watch_hours = string.format(ctx.params.watch_for >= 3600 and "%g" or "%.2f", ctx.params.watch_for / 3600),
+        }, ctx))
       end,
     },
+  },
+
+  watch "decision tree" {
+    every = function(ctx) return ctx.params.watch_every end,
+    lasting = function(ctx) return ctx.params.watch_for end,
+    -- One snapshot a sample, on a connection of the watch's own. Rates are over the import
+    -- batches of the last 15 minutes, and unknown (nil: no trigger fires on them) below 20
+    -- records: a quiet importer is no evidence either way.
+    metrics = {
+      constraint_missing = [[SELECT count(*) < 2 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                             WHERE c.relname IN (']] .. EXACT .. "', '" .. CASELESS .. [[')
+                               AND i.indisvalid AND i.indisunique]],
+      success_rate = [[SELECT CASE WHEN sum(records_attempted) >= 20
+                                   THEN sum(records_successful)::float8 / sum(records_attempted) END
+                       FROM import_monitoring WHERE operation_start > localtimestamp - interval '15 minutes']],
+      error_rate = [[SELECT CASE WHEN sum(records_attempted) >= 20
+                                 THEN sum(records_failed)::float8 / sum(records_attempted) END
+                     FROM import_monitoring WHERE operation_start > localtimestamp - interval '15 minutes']],
+      -- the importer's own timing of its batches: the database's response time as it sees it
+      response_ms = [[SELECT avg(performance_ms)::float8 FROM import_monitoring
+                      WHERE operation_start > localtimestamp - interval '15 minutes']],
+      -- the plan's critical errors: 42P10 should be gone, 23505 and 42P01 are new breakage
+      critical_errors = [[SELECT count(*) FROM import_monitoring
+                          WHERE operation_start > localtimestamp - interval '15 minutes'
+                            AND error_code IN ('42P10', '23505', '42P01')]],
+      -- failed batches whose error is none of the plan's known warnings
+      unknown_errors = [[SELECT count(*) FROM import_monitoring
+                         WHERE operation_start > localtimestamp - interval '15 minutes' AND records_failed > 0
+                           AND coalesce(error_message, '') !~* '^(Import timeout|Connection pool exhausted|Validation failed)']],
+      -- sessions of this database waiting for a lock
+      blocked = [[SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                  WHERE NOT l.granted AND d.datname = current_database()]],
+    },
+
+    -- Immediate (0-5 minutes): roll back at once; the rollback blocks imports first. (A
+    -- migration that fails while it runs never gets here: its failing step rolls back.)
+    trigger "critical constraint missing" { before = "5m", when = "constraint_missing", action = "rollback" },
+    trigger "critical import errors" { before = "5m", when = "critical_errors > 0", action = "rollback" },
+
+    -- Conditional (5-30 minutes).
+    trigger "success rate under 50%" { after = "5m", before = "30m", when = "success_rate < 0.5",
+      -- investigate for 10 minutes; no quick fix (the rate back at the plan's 90%): roll back
+      action = investigate { window = "10m", unless = "success_rate >= 0.9", action = "rollback" } },
+    trigger "slow with lock contention" { after = "5m", before = "30m", when = "response_ms > 500 and blocked > 0",
+      -- roll back if the locks persist 15 minutes
+      action = investigate { window = "15m", unless = "blocked == 0", action = "rollback" } },
+    trigger "error rate over 25%, unknown errors" { after = "5m", before = "30m",
+      when = "error_rate > 0.25 and unknown_errors > 0", action = "rollback" },
+    trigger "error rate over 25%, known errors" { after = "5m", before = "30m", when = "error_rate > 0.25",
+      clear_when = "error_rate <= 0.25",
+      action = alert { severity = "warning", summary = template.render(template.critical_issue, {
+        problem = NAME .. ": more than 25% of imported records fail, with the plan's known warnings",
+        impact = "imports partly fail for users",
+        action = "check the importer's timeouts, connection pool and validation errors",
+        eta = "investigating",
+        contact = "the development team lead",
+      }) } },
+    trigger "slow imports" { after = "5m", before = "30m", when = "response_ms > 500",
+      clear_when = "response_ms <= 500",
+      action = alert { severity = "warning", summary = template.render(template.critical_issue, {
+        problem = NAME .. ": import batches take over 500 ms, without lock contention",
+        impact = "slow imports",
+        action = "look at the import queries' plans (runbook run troubleshoot.slow_queries)",
+        eta = "investigating",
+        contact = "the development team lead",
+      }) } },
+
+    -- Performance (30 minutes on): a sustained drop is a decision for people, not a rollback
+    -- now. The DBA (level 2) is asked to schedule a maintenance-window rollback.
+    trigger "success rate under 90% for 30 minutes" { after = "30m", when = "success_rate < 0.9", sustained = "30m",
+      clear_when = "success_rate >= 0.95",
+      action = escalate { level = 2, severity = "error", cause = "import success rate",
+        summary = template.render(template.critical_issue, {
+          problem = NAME .. ": import success rate under 90% for 30 minutes",
+          impact = "a tenth or more of imported records fail",
+          action = "schedule a maintenance-window rollback (runbook rollback RUN, RUN in this incident)",
+          eta = "the next maintenance window",
+          contact = "the database administrator",
+        }) } },
   },
 }

@@ -22,6 +22,8 @@ using rb::testing::cli_sandbox;
 using rb::testing::temp_dir;
 
 const std::string k_shipped = std::string(RUNBOOK_SOURCE_DIR) + "/runbooks";
+/// The example config migration.organizations_import_fix needs (its escalation policy).
+const std::string k_import_fix_config = k_shipped + "/migration/organizations_import_fix.config";
 
 /// Every runbook shipped in runbooks/: a new one must get a test here.
 const std::set<std::string> k_tested = {
@@ -175,7 +177,7 @@ class Shipped : public ::testing::Test {
 // ---- the whole directory -----------------------------------------------------------------
 
 TEST_F(Shipped, CheckPassesAndEveryShippedRunbookHasATest) {
-  auto check = cli.run({"check", k_shipped}, env());
+  auto check = cli.run({"check", k_shipped, "--config", k_import_fix_config}, env());
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   auto list = cli.run({"list", "--json"}, env());
   ASSERT_EQ(list.exit_code, 0) << list.err;
@@ -293,18 +295,43 @@ TEST_F(Shipped, MigrationsRehearseGreen) {
   }
 }
 
+TEST_F(Shipped, OrganizationsImportFixNeedsItsEscalationPolicy) {
+  auto r = cli.run({"run", "migration.organizations_import_fix", "--sandbox", "--yes"}, env());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("escalation policy 'import_fix' is not defined"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("run "), std::string::npos) << "refused before anything ran: " << r.out;
+}
+
 TEST_F(Shipped, OrganizationsImportFixBuildsTheIndexesAndImportsWork) {
-  auto r = run("migration.organizations_import_fix");
+  // Its decision tree watches a healthy importer (the fixture's) for 3 seconds and stays quiet;
+  // tests/runbooks/seed003_watch_test.cpp provokes each band of it.
+  auto r = run("migration.organizations_import_fix",
+               {"--config", k_import_fix_config, "--param", "watch_for=3s", "--param", "watch_every=1s"});
   expect_succeeded(r);
   json baseline = r.note("organizations baseline");
   EXPECT_EQ(baseline.value("total_records", 0), 340);
   EXPECT_EQ(baseline.value("active_records", 0), 300);
   EXPECT_EQ(r.step_end("import with ON CONFLICT").value("status", ""), "succeeded");
-  EXPECT_TRUE(r.logged("MIGRATION SUCCESS: Organizations Import Fix"));
+  // the success template, on the example config's `team` log channel
+  EXPECT_NE(r.describe().find("alert [info] MIGRATION SUCCESS: Organizations Import Fix"), std::string::npos) << r.describe();
+  ASSERT_EQ(r.events("watch.end").size(), 1u);
+  EXPECT_EQ(r.events("watch.end")[0].value("end", ""), "completed");
+  EXPECT_EQ(r.events("watch.end")[0].value("samples", 0), 3);
+  EXPECT_TRUE(r.events("decision").empty()) << r.describe();
   bool concurrently = false;
   for (const auto& s : r.events("sql"))
     concurrently = concurrently || s.value("sql", "").find("CREATE UNIQUE INDEX CONCURRENTLY") != std::string::npos;
   EXPECT_TRUE(concurrently);
+}
+
+TEST_F(Shipped, OrganizationsImportFixRehearsesItsRollbackExactly) {
+  // Forward (with a short watch), the rollback path (flag blocked, indexes dropped, flag
+  // restored), and a database that is exactly the fixture again.
+  auto r = cli.run({"rehearse", "migration.organizations_import_fix", "--sandbox", "--config", k_import_fix_config,
+                    "--param", "watch_for=2s", "--param", "watch_every=1s"},
+                   env());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("REHEARSAL PASSED"), std::string::npos) << r.out << r.err;
 }
 
 TEST_F(Shipped, OrganizationsImportFixWithDuplicatesLeavesNoIndexBehind) {
@@ -316,14 +343,17 @@ TEST_F(Shipped, OrganizationsImportFixWithDuplicatesLeavesNoIndexBehind) {
                 "INSERT INTO organizations (name, type) VALUES ('organization 7', 'partner')",
                 rb::testing::private_cluster());
   std::string before = db.fingerprint();
-  auto r = run("migration.organizations_import_fix", {}, &db);
+  auto r = run("migration.organizations_import_fix", {"--config", k_import_fix_config}, &db);
   EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
   EXPECT_EQ(r.status(), "rolled_back") << r.describe();
   EXPECT_EQ(r.outcome.value("failed_step", ""), "constraints/case-insensitive unique index");
   EXPECT_EQ(r.outcome["error"].value("sqlstate", ""), "23505") << r.outcome.dump();
-  ASSERT_EQ(r.events("rollback.end").size(), 1u);
+  // the index, then the maintenance flag (imports were never blocked: its step was not reached)
+  ASSERT_EQ(r.events("rollback.end").size(), 2u);
   EXPECT_EQ(r.events("rollback.end")[0].value("step", ""), "exact-match unique index");
-  EXPECT_TRUE(r.logged("ROLLBACK EXECUTED: Organizations Import Fix"));
+  EXPECT_EQ(r.events("rollback.end")[1].value("step", ""), "imports enabled");
+  EXPECT_NE(r.describe().find("alert [critical] ROLLBACK EXECUTED: Organizations Import Fix"), std::string::npos)
+      << r.describe();
   EXPECT_EQ(db.fingerprint(), before);
 }
 
