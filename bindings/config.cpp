@@ -2,6 +2,7 @@
 //   return {
 //     default_target = "primary",
 //     statement_timeout = "5m", lock_timeout = "10s",
+//     metrics_dir = "/var/lib/node_exporter/textfile",
 //     targets = { primary = { dsn = "host=db1 dbname=app user=ops", password = secret "PGPASSWORD_PRIMARY",
 //                             settings = { search_path = "app, public" } } },
 //   }
@@ -94,11 +95,18 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
   lua_settop(L, top);
   if (root.is_array() && root.empty()) root = json::object();
   std::vector<std::string> fields{"targets", "default_target", "statement_timeout", "lock_timeout", "escalation",
-                                  "default_escalation"};
+                                  "default_escalation", "metrics_dir"};
   fields.insert(fields.end(), k_channel_fields.begin(), k_channel_fields.end());
   check_fields(path, root, "config", fields);
   if (auto d = duration_field(path, root, "statement_timeout", "config")) cfg.statement_timeout = *d;
   if (auto d = duration_field(path, root, "lock_timeout", "config")) cfg.lock_timeout = *d;
+  if (root.contains("metrics_dir")) {
+    const json& m = root["metrics_dir"];
+    if (!m.is_string() || m.get<std::string>().empty())
+      bad(path, "metrics_dir must be a directory's path, e.g. metrics_dir = \"/var/lib/node_exporter/textfile\"");
+    std::filesystem::path dir = m.get<std::string>();
+    cfg.metrics_dir = dir.is_absolute() ? dir : path.parent_path() / dir;
+  }
   if (root.contains("default_target")) {
     if (!root["default_target"].is_string()) bad(path, "default_target must be a target's name");
     cfg.default_target = root["default_target"].get<std::string>();

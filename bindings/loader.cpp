@@ -8,6 +8,7 @@
 
 #include "bindings/convert.hpp"
 #include "bindings/dsl.hpp"
+#include "bindings/lua_guard.hpp"
 #include "bindings/lua_step.hpp"
 #include "bindings/spec_reader.hpp"
 #include "bindings/watch.hpp"
@@ -67,6 +68,39 @@ run::retry_policy read_retry(lua_State* L, spec_reader& step) {
   return p;
 }
 
+/// `guard = function(ctx) ... end` or `guard = { f1, f2 }`: the runbook's or phase's guards, in order.
+std::vector<run::guard_def> read_guards(sandbox& sb, spec_reader& r) {
+  lua_State* L = sb.state();
+  std::vector<run::guard_def> out;
+  int t = r.get("guard");
+  if (t == LUA_TFUNCTION) {
+    out.push_back({r.at(), std::make_shared<lua_guard>(sb, -1)});
+  } else if (t == LUA_TTABLE) {
+    int list = absolute(L, -1);
+    std::size_t n = lua_objlen(L, list);
+    lua_pushnil(L);
+    while (lua_next(L, list) != 0) {
+      bool in_list = lua_type(L, -2) == LUA_TNUMBER && lua_tonumber(L, -2) >= 1 &&
+                     lua_tonumber(L, -2) <= static_cast<double>(n);
+      lua_pop(L, 1);
+      if (!in_list) fail(r.at(), r.owner() + ": guard must be a function or a list of functions, not a table with other keys");
+    }
+    for (std::size_t i = 1; i <= n; ++i) {
+      lua_rawgeti(L, list, static_cast<int>(i));
+      if (lua_type(L, -1) != LUA_TFUNCTION)
+        fail(r.at(), r.owner() + ": guard " + std::to_string(i) + " is a " + luaL_typename(L, -1) +
+                         ", not a function (a guard is function(ctx) return ok, reason end, e.g. "
+                         "guards.no_blocking_locks())");
+      out.push_back({r.at(), std::make_shared<lua_guard>(sb, -1)});
+      lua_pop(L, 1);
+    }
+  } else if (t != LUA_TNIL) {
+    r.type_error("guard", "a function(ctx) returning ok, reason, or a list of them");
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
 run::step_def read_step(sandbox& sb, const declaration& d) {
   lua_State* L = sb.state();
   run::step_def s;
@@ -98,8 +132,9 @@ run::phase_def read_phase(sandbox& sb, const declaration& d) {
   run::phase_def p;
   p.name = d.name;
   p.where = {d.source, d.line};
-  spec_reader r(L, -1, p.where, "phase '" + d.name + "'", {"timeout", "on_error", "description", "transaction"});
+  spec_reader r(L, -1, p.where, "phase '" + d.name + "'", {"timeout", "on_error", "description", "transaction", "guard"});
   p.transaction = r.boolean("transaction").value_or(false);
+  p.guards = read_guards(sb, r);
   p.timeout = r.duration("timeout");
   p.on_err = r.on_error("on_error");
   p.description = r.string("description").value_or("");
@@ -192,8 +227,9 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
                          "'; a runbook's name mirrors its path below runbooks/ (rename the file or the runbook)");
   spec_reader r(L, -1, book.where, "runbook '" + d.name + "'",
                 {"title", "description", "tags", "params", "on_error", "timeout", "target", "lock", "fixture",
-                 "escalation"});
+                 "escalation", "guard"});
   book.target = r.string("target");
+  book.guards = read_guards(sb, r);
   book.lock = r.boolean("lock").value_or(false);
   book.escalation = r.string("escalation");
   if (auto fixture = r.string("fixture")) {

@@ -31,6 +31,8 @@ int cmd_history(std::vector<std::string> args) {
       out.push_back({{"run", s.run_id}, {"runbook", s.runbook}, {"status", s.status}, {"started", s.started},
                      {"ended", s.ended}, {"operator", s.op}, {"reason", s.reason}, {"resumes", s.resumes},
                      {"failed_steps", s.continued}});
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      if (!runs[i].skip_reason.empty()) out[i]["skip_reason"] = runs[i].skip_reason;
     print_json(out, 2);
     return 0;
   }
@@ -43,6 +45,7 @@ int cmd_history(std::vector<std::string> args) {
     std::cout << pad(s.run_id, 24) << pad(s.runbook, 30) << pad(s.status, 25) << pad(s.started, 26) << s.op
               << (s.reason.empty() ? "" : "  (" + s.reason + ")") << "\n";
     if (!s.continued.empty()) std::cout << "  failed steps: " << join(s.continued, ", ") << "\n";
+    if (!s.skip_reason.empty()) std::cout << "  skipped: " << s.skip_reason << "\n";
   }
   return 0;
 }

@@ -29,6 +29,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr const char* k_metrics_dir_help =
+    "rewrite the Prometheus textfile DIR/runbook.prom when the run ends (default: the config's metrics_dir)";
+
 /// `runbook run NAME --target 'shard-*'`: one member run per matching target, each its own
 /// `runbook run` process (own run id, lock, audit records, rollback), a summary at the end.
 int run_fleet(const cxxopts::ParseResult& r, const std::vector<std::string>& params, const run::runbook_def& book,
@@ -46,6 +49,8 @@ int run_fleet(const cxxopts::ParseResult& r, const std::vector<std::string>& par
   if (r.count("reason")) base.insert(base.end(), {"--reason", r["reason"].as<std::string>()});
   if (r.count("config")) base.insert(base.end(), {"--config", fs::absolute(r["config"].as<std::string>()).string()});
   if (r.count("state-dir")) base.insert(base.end(), {"--state-dir", fs::absolute(r["state-dir"].as<std::string>()).string()});
+  if (r.count("metrics-dir"))
+    base.insert(base.end(), {"--metrics-dir", fs::absolute(r["metrics-dir"].as<std::string>()).string()});
   run::fleet_options fo;
   fo.parallel = r.count("parallel") ? r["parallel"].as<int>() : 1;
   fo.stop_after_failures = r.count("stop-after-failures") ? r["stop-after-failures"].as<int>() : 0;
@@ -109,7 +114,8 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   p.options.add_options()("target", "database target from the config file (default: the one the run used)",
                           cxxopts::value<std::string>())(
       "dsn", "connect to this DSN (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
-      "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>());
+      "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>())(
+      "metrics-dir", k_metrics_dir_help, cxxopts::value<std::string>());
   p.options.parse_positional({"run"});
   p.options.positional_help("RUN");
   auto r = p.parse();
@@ -154,6 +160,7 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   run::session_options so;
   so.audit_file = log_path;
   so.database = run::continuation_choice(state, database_choice(r), what);
+  if (r.count("metrics-dir")) so.metrics_dir = fs::path(r["metrics-dir"].as<std::string>());
   so.status = &std::cerr;
   run::session session(book, std::move(cfg), std::move(so), out, confirm, clk);
   if (backward) {
@@ -181,6 +188,7 @@ int cmd_run(std::vector<std::string> args) {
       "parallel", "fleet runs (--target 'shard-*' or a,b,c): how many targets at once (default 1)",
       cxxopts::value<int>())(
       "stop-after-failures", "fleet runs: start no further target after this many failed", cxxopts::value<int>())(
+      "metrics-dir", k_metrics_dir_help, cxxopts::value<std::string>())(
       "name", "runbook name", cxxopts::value<std::string>());
   add_target_options(p.options);
   p.options.parse_positional({"name"});
@@ -214,6 +222,7 @@ int cmd_run(std::vector<std::string> args) {
   so.audit_file = audit_file(r);
   so.database = database_choice(r);
   so.status = &std::cerr;
+  if (r.count("metrics-dir")) so.metrics_dir = fs::path(r["metrics-dir"].as<std::string>());
   run::session session(book, lua::load_config(*sb, config_file(r)), std::move(so), out, confirm, clk);
   run::run_outcome o = session.run(opts);
   if (as_json) print_json(o.to_json());

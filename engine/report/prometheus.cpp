@@ -62,7 +62,9 @@ void run_series_builder::add_record(const nlohmann::json& r) {
   std::string run = r.value("run", "");
   if (event == "run.start") {
     std::string target;
-    if (r.contains("target") && r["target"].is_object()) target = r["target"].value("name", "");
+    // run.start names its target as a string ("primary", "dsn", "sandbox"), null without one
+    if (r.contains("target") && r["target"].is_string()) target = r["target"].get<std::string>();
+    else if (r.contains("target") && r["target"].is_object()) target = r["target"].value("name", "");
     m_run_keys[run] = {r.value("runbook", ""), target};
     return;
   }

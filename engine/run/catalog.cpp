@@ -52,6 +52,12 @@ std::vector<catalog_entry> list_runbooks(const std::vector<fs::path>& dirs) {
     for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
          it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (ec) break;
+      // Hidden entries are never runbooks: a ConfigMap volume holds each file twice, once in
+      // a hidden ..TIMESTAMP directory (and its ..data link).
+      if (it->path().filename().string().rfind('.', 0) == 0) {
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
       if (it->is_directory() && it->path().filename() == "lib") {
         it.disable_recursion_pending();
         continue;

@@ -37,6 +37,9 @@ struct config {
   std::vector<std::string> default_channels;
   /// How long a run's end waits for pending alert deliveries (`alert_wait`).
   std::chrono::milliseconds alert_wait{10'000};
+  /// Where the Prometheus textfile (runbook.prom) is rewritten after each run (`metrics_dir`,
+  /// relative to the config file's directory); --metrics-dir overrides it.
+  std::optional<std::filesystem::path> metrics_dir;
 };
 
 /// The target a run uses, with its effective timeouts.

@@ -21,9 +21,16 @@ std::string watch_line(const trigger::watch_def& w) {
 
 void print_dry_run(const runbook_def& book, const run_options& opts, reporter& out) {
   out.run_started(book, "", false, true);
+  auto guards = [&](const std::vector<guard_def>& g, const std::string& what) {
+    if (!g.empty())
+      out.message("would ask " + std::to_string(g.size()) + (g.size() == 1 ? " guard" : " guards") +
+                  " first; a no skips " + what);
+  };
+  guards(book.guards, "the run");
   std::size_t index = 0, phase_no = 0, total = book.step_count();
   for (const auto& phase : book.phases) {
     out.phase_started(phase, ++phase_no, book.phases.size());
+    guards(phase.guards, "the phase");
     if (phase.watch) out.message(watch_line(*phase.watch));
     for (const auto& step : phase.steps) {
       ++index;

@@ -9,6 +9,7 @@
 #include "engine/db/transaction.hpp"
 #include "engine/run/context.hpp"
 #include "engine/run/executor_detail.hpp"
+#include "engine/run/guard.hpp"
 #include "engine/run/recovery.hpp"
 #include "engine/run/state.hpp"
 #include "engine/run/watch_phase.hpp"
@@ -31,7 +32,7 @@ on_error policy_for(const runbook_def& book, const phase_def& phase, const step_
 }  // namespace
 
 int exit_code_for(std::string_view s) {
-  if (s == status::succeeded) return exit_codes::ok;
+  if (s == status::succeeded || s == status::skipped) return exit_codes::ok;
   if (s == status::succeeded_with_failures) return exit_codes::succeeded_with_failures;
   if (s == status::rollback_failed) return exit_codes::rollback_failed;
   if (s == status::cancelled) return exit_codes::cancelled;
@@ -43,6 +44,7 @@ json run_outcome::to_json() const {
   if (error) j["error"] = error->to_json();
   if (!failed_step.empty()) j["failed_step"] = failed_step;
   if (!continued.empty()) j["continued"] = continued;
+  if (!skip_reason.empty()) j["skip_reason"] = skip_reason;
   return j;
 }
 
@@ -155,6 +157,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     if (outcome.error) f["error"] = outcome.error->to_json();
     if (!outcome.failed_step.empty()) f["failed_step"] = outcome.failed_step;
     if (!outcome.continued.empty()) f["continued"] = outcome.continued;
+    if (!outcome.skip_reason.empty()) f["skip_reason"] = outcome.skip_reason;
     if (outcome.rolled_back || st == status::cancelled) f["rolled_back"] = outcome.rolled_back;
     ctx.set_position(nullptr, nullptr);
     ctx.audit("run.end", std::move(f));
@@ -258,9 +261,27 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     return finish(status::cancelled);
   };
 
+  // The runbook's guards, once, before the first phase (a resumed run passed them already).
+  if (!resumed) {
+    guard_verdict g = check_guards(ctx, book, nullptr);
+    if (g.error) {
+      outcome.error = std::move(g.error);
+      outcome.failed_step = g.which();
+      return finish(outcome.error->kind == error_kind::cancelled ? status::cancelled : status::failed);
+    }
+    if (!g.ok) {
+      outcome.skip_reason = g.reason;
+      return finish(status::skipped);
+    }
+  }
+
   std::size_t phase_no = 0;
   for (const auto& phase : book.phases) {
     ++phase_no;
+    if (resumed && resumed->phase_status.count(phase.name) && resumed->phase_status.at(phase.name) == "skipped") {
+      index += phase.steps.size();  // its guard said no before the interruption: it stays skipped
+      continue;
+    }
     if (resumed && phase_committed(phase)) {
       for (const auto& s : phase.steps) {
         ++index;
@@ -317,6 +338,22 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
                               {"transaction", phase.transaction}}, false);
     m_out.phase_started(phase, phase_no, book.phases.size());
     auto phase_t0 = m_clock.now();
+    if (!pending) {  // a phase recovered from a COMMIT that did not go through passed its guards
+      guard_verdict g = check_guards(ctx, book, &phase);
+      std::string where = phase.name + " (" + g.which() + ")";
+      if (g.error && g.error->kind == error_kind::cancelled)
+        return cancel_run(phase, where, g.error, ms_between(phase_t0, m_clock.now()), "none");
+      if (g.error)
+        return fail_run(phase, where, g.error, book.on_err == on_error::abort ? on_error::abort : on_error::rollback,
+                        ms_between(phase_t0, m_clock.now()), "none");
+      if (!g.ok) {
+        index += phase.steps.size();
+        json f = {{"phase", phase.name}, {"status", "skipped"}, {"reason", g.reason},
+                  {"duration_ms", ms_between(phase_t0, m_clock.now())}};
+        ctx.audit("phase.end", std::move(f), false);  // durable with the next record that is synced
+        continue;
+      }
+    }
 
     if (phase.watch) {
       // A watch: samples until it lasted its time, or a trigger ends it (engine/run/watch_phase).

@@ -26,6 +26,8 @@ inline constexpr std::string_view failed = "failed";
 inline constexpr std::string_view rolled_back = "rolled_back";
 inline constexpr std::string_view rollback_failed = "rollback_failed";
 inline constexpr std::string_view cancelled = "cancelled";
+/// A guard said no before the first phase: nothing ran (exit code 0).
+inline constexpr std::string_view skipped = "skipped";
 }  // namespace status
 
 /// The CLI exit code for a run's final status.
@@ -53,6 +55,7 @@ struct run_outcome {
   std::optional<step_error> error;  ///< the failure that ended the run, if any
   std::string failed_step;          ///< "phase/step" of that failure
   std::vector<std::string> continued;  ///< steps that failed with on_error = "continue"
+  std::string skip_reason;          ///< status skipped: what the guard that said no said
   milliseconds duration{0};
   bool rolled_back = false;         ///< the rollback path ran (after a failure or a cancel)
   int exit_code() const { return exit_code_for(status); }

@@ -20,7 +20,10 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-bool succeeded(const fleet_member& m) { return m.status == "succeeded" || m.status == "succeeded_with_failures"; }
+/// A run its guard skipped did what was asked (exit 0): it counts with the successes.
+bool succeeded(const fleet_member& m) {
+  return m.status == "succeeded" || m.status == "succeeded_with_failures" || m.status == "skipped";
+}
 
 /// The last JSON object line of a member's stdout (`runbook run --json` prints the outcome last).
 nlohmann::json outcome_of(const std::filesystem::path& out) {

@@ -106,6 +106,7 @@ std::vector<run_summary> history(const std::filesystem::path& log, const std::op
     if (ev == "run.end") {
       s.status = r.value("status", "");
       s.ended = r.value("ts", "");
+      s.skip_reason = text_field(r, "skip_reason");
       s.continued.clear();
       if (r.contains("continued") && r["continued"].is_array())
         for (const auto& c : r["continued"])

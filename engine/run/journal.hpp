@@ -54,6 +54,7 @@ struct run_summary {
   long long pid = 0;
   int resumes = 0;
   std::vector<std::string> continued;  ///< steps that failed with on_error = "continue" (run.end)
+  std::string skip_reason;             ///< status skipped: what the guard that said no said
 };
 
 /// Runs in the log, oldest first, optionally only those of one runbook.

@@ -104,6 +104,23 @@ class step_body {
   virtual call_result when(const step_call& call) = 0;
 };
 
+/// A guard's code, supplied by the bindings (a Lua function returning ok, reason).
+class guard_body {
+ public:
+  virtual ~guard_body() = default;
+  /// value: {"ok": bool, "reason": string or null}; error when the guard raised or returned
+  /// something other than a boolean (a broken guard, not a "no").
+  virtual call_result check(const step_call& call) = 0;
+};
+
+/// `guard = function(ctx) return ok, reason end`, or a list of them, on a runbook or a phase:
+/// checked in order before it runs; the first that says no skips it (the run ends `skipped`,
+/// a phase ends `skipped` and the run goes on).
+struct guard_def {
+  source_loc where;  ///< the runbook or phase that declares it
+  std::shared_ptr<guard_body> body;
+};
+
 struct step_def {
   std::string name;
   std::string description;
@@ -136,6 +153,7 @@ struct phase_def {
   std::optional<milliseconds> timeout;
   std::optional<on_error> on_err;
   bool transaction = false;  ///< one transaction for the phase; each step in a savepoint
+  std::vector<guard_def> guards;  ///< checked before the phase starts; a no skips the phase
   std::vector<step_def> steps;
   /// A watch phase (`watch "name" { ... }`): samples metrics and acts on its triggers instead
   /// of running steps (engine/run/watch_phase); `scope` runs its functions in the run.
@@ -159,6 +177,7 @@ struct runbook_def {
   std::optional<std::string> escalation;
   std::optional<std::filesystem::path> fixture;  ///< SQL that seeds a --sandbox database
   milliseconds timeout{10 * 60 * 1000};  ///< default per-step time limit
+  std::vector<guard_def> guards;          ///< checked before the first phase; a no skips the run
   std::size_t step_count() const {
     std::size_t n = 0;
     for (const auto& p : phases) n += p.steps.size();

@@ -4,6 +4,7 @@
 #include "engine/db/cluster.hpp"
 #include "engine/error.hpp"
 #include "engine/incident/run_end.hpp"
+#include "engine/report/metrics_file.hpp"
 #include "engine/run/cancel.hpp"
 
 namespace rb::run {
@@ -60,6 +61,7 @@ session::session(const runbook_def& book, config cfg, session_options options, r
     m_options.notifier = m_alerts.get();
   }
   m_exec->use_notifier(m_options.notifier);
+  if (!m_options.metrics_dir) m_options.metrics_dir = m_cfg.metrics_dir;
 }
 
 session::~session() {
@@ -92,6 +94,7 @@ run_outcome session::rollback(const run_state& state, const run_options& opts,
   run_outcome o = m_exec->rollback(m_book, state, opts, phase);
   if (o.status == status::rollback_failed) return finish(std::move(o));
   deliver_pending();
+  write_metrics();
   return o;
 }
 
@@ -100,7 +103,17 @@ run_outcome session::finish(run_outcome outcome) {
   auto report = incident::on_run_end(*m_log, m_cfg.escalation, m_options.notifier, m_clock, outcome, m_book, target);
   for (const auto& line : report.lines()) m_out.message(line);
   deliver_pending();
+  write_metrics();  // after the incident changes, so the file counts them
   return outcome;
+}
+
+void session::write_metrics() {
+  if (!m_options.metrics_dir) return;
+  try {
+    report::write_metrics(*m_options.metrics_dir, m_options.audit_file);
+  } catch (const std::exception& e) {
+    m_out.message(std::string("warning: metrics not written (the run's outcome stands): ") + e.what());
+  }
 }
 
 void session::deliver_pending() {

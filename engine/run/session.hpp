@@ -50,6 +50,9 @@ struct session_options {
   /// Where alerts and incident notifications go. Null (the default): the session's own alert
   /// dispatcher over the config's channels (none when the config has no channels).
   alert::notifier* notifier = nullptr;
+  /// Where the Prometheus textfile is rewritten when the run ends (--metrics-dir); else the
+  /// config's metrics_dir; else nowhere.
+  std::optional<std::filesystem::path> metrics_dir;
 };
 
 /// One run, resume or rollback from start to end: opens the database (resolving the target,
@@ -89,6 +92,9 @@ class session {
   /// Gives pending alert deliveries at most the config's alert_wait and says which did not
   /// arrive (they are audited as alert.failed): every run's end goes through here.
   void deliver_pending();
+  /// Rewrites the metrics textfile, when there is a metrics directory. A failure is a warning
+  /// on the reporter, never the run's outcome.
+  void write_metrics();
 
   const runbook_def& m_book;
   config m_cfg;
