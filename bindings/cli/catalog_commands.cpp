@@ -9,6 +9,7 @@
 #include "bindings/open_all.hpp"
 #include "engine/error.hpp"
 #include "engine/run/catalog.hpp"
+#include "engine/schedule/cron.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/secrets.hpp"
 #include "engine/util/text.hpp"
@@ -82,6 +83,17 @@ json step_json(const run::runbook_def& book, const run::phase_def& phase, const 
   return j;
 }
 
+/// The schedule and its next due time (in its zone and UTC), for show.
+json schedule_json(const run::schedule_def& s) {
+  auto c = schedule::cron::parse(s.cron, s.tz);
+  auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto next = c.next_after(now);
+  json j = {{"cron", s.cron}, {"tz", s.tz}, {"missed", s.missed_once ? "once" : "skip"}, {"params", s.params},
+            {"next", schedule::utc_string(next)}, {"next_local", c.local_string(next)}};
+  if (s.target) j["target"] = *s.target;
+  return j;
+}
+
 json book_json(const run::runbook_def& book) {
   json params = json::array();
   for (const auto& p : book.params) {
@@ -104,6 +116,7 @@ json book_json(const run::runbook_def& book) {
           {"tags", book.tags},   {"file", book.file.string()}, {"sha256", book.file_sha256},
           {"params", params},    {"phases", phases},          {"on_error", std::string(run::to_string(book.on_err))}};
   if (book.escalation) j["escalation"] = *book.escalation;
+  if (book.schedule) j["schedule"] = schedule_json(*book.schedule);
   return j;
 }
 
@@ -114,6 +127,13 @@ void print_book_text(const run::runbook_def& book) {
   if (!book.description.empty()) std::cout << "  " << book.description << "\n";
   if (!book.tags.empty()) std::cout << "  tags: " << join(book.tags, ", ") << "\n";
   if (book.escalation) std::cout << "  escalation: " << *book.escalation << " (when a run fails)\n";
+  if (book.schedule) {
+    json sj = schedule_json(*book.schedule);
+    std::cout << "  schedule: " << book.schedule->cron << " (" << book.schedule->tz << ", missed: " << sj["missed"].get<std::string>();
+    if (book.schedule->target) std::cout << ", target " << *book.schedule->target;
+    if (!book.schedule->params.empty()) std::cout << ", params " << book.schedule->params.dump();
+    std::cout << ")\n    next due " << sj["next_local"].get<std::string>() << " (" << sj["next"].get<std::string>() << ")\n";
+  }
   if (!book.params.empty()) {
     std::cout << "\nparams (--param name=value):\n";
     for (const auto& p : book.params) {

@@ -37,6 +37,9 @@ struct config {
   std::vector<std::string> default_channels;
   /// How long a run's end waits for pending alert deliveries (`alert_wait`).
   std::chrono::milliseconds alert_wait{10'000};
+  /// The target whose database holds the schedule registry (`registry = "primary"`): schedulers
+  /// on any host claim due runs there. Unset: one scheduler per state directory.
+  std::optional<std::string> registry;
 };
 
 /// The target a run uses, with its effective timeouts.

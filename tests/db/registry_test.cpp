@@ -23,7 +23,7 @@ TEST_F(Registry, CreatesItsSchemaOnceAndRecordsTheVersion) {
   auto a = rb::testing::connect(dsn);
   registry first(*a);
   registry again(*a);  // already there: nothing to do
-  EXPECT_EQ(rb::testing::scalar(*a, "select string_agg(version::text, ',') from runbook.schema_version"), "1");
+  EXPECT_EQ(rb::testing::scalar(*a, "select string_agg(version::text, ',') from runbook.schema_version"), "1,2");
   EXPECT_EQ(rb::testing::scalar(*a, "select count(*) from runbook.claims"), "0");
 }
 
@@ -45,7 +45,7 @@ TEST_F(Registry, TwoSchedulersMigratingAtOnceBothSucceed) {
   t2.join();
   EXPECT_EQ(ok.load(), 2);
   auto c = rb::testing::connect(dsn);
-  EXPECT_EQ(rb::testing::scalar(*c, "select count(*) from runbook.schema_version"), "1");
+  EXPECT_EQ(rb::testing::scalar(*c, "select count(*) from runbook.schema_version"), "2");
 }
 
 TEST_F(Registry, RefusesASchemaNewerThanItKnows) {
