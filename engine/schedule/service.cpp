@@ -126,7 +126,7 @@ int serve(daemon& d, signal_inbox& signals, const service_options& opts, const s
     auto sooner = [&](wall::time_point t) { wake = wake ? std::min(*wake, t) : t; };
     if (stop_requested) {
       for (auto t : {*stop_requested + opts.grace, *stop_requested + 2 * opts.grace})
-        if (t > real_now()) sooner(t + seconds(1));
+        if (t > real_now()) sooner(t);
       sooner(wall::now() + seconds(1));  // a child that ignores SIGTERM is watched each second
     } else if (!opts.once && next != sys_seconds::max()) {
       sooner(next);
@@ -137,7 +137,7 @@ int serve(daemon& d, signal_inbox& signals, const service_options& opts, const s
     for (int sig : signals.wait(until(*wake))) {
       if (sig == SIGTERM || sig == SIGINT) {
         if (!stop_requested) {
-          stop_requested = real_now();
+          stop_requested = ceil<seconds>(wall::now());  // the grace is never shorter than asked
           log("schedule.stopping", {{"signal", signal_name(sig)}, {"running", d.running().size()},
                                     {"grace_s", opts.grace.count()}});
         } else {
