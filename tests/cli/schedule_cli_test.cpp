@@ -42,7 +42,7 @@ std::vector<nlohmann::json> starts(const std::filesystem::path& state) {
   return out;
 }
 
-/// The due time a ScheduleCli run's reason names: "ScheduleCli (* * * * *, due 2026-...Z)".
+/// The due time a scheduled run's reason names: "scheduled (* * * * *, due 2026-...Z)".
 std::string due_of(const nlohmann::json& start) {
   std::string reason = start.value("reason", "");
   auto at = reason.find("due ");
@@ -85,7 +85,7 @@ bool wait_for_log(const std::filesystem::path& log, const std::string& text, int
 }
 
 /// A directory with a config whose `primary` target (and registry, when asked) is a fresh
-/// database with a ticks table, and the ScheduleCli runbook ops.tick (`* * * * *`) that inserts
+/// database with a ticks table, and the scheduled runbook ops.tick (`* * * * *`) that inserts
 /// a tick; the first tick's run waits for advisory lock 42 when `first_waits`.
 struct ScheduleCli : ::testing::Test {
   temp_dir dir{"rb-cli-schedule"};

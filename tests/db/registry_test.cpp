@@ -99,6 +99,36 @@ TEST_F(Registry, ClaimsArePerRunbookTargetAndDueTime) {
   EXPECT_TRUE(r.try_claim("maintenance.daily", "primary", "2026-12-04T03:00:00Z", "h2", 2));
 }
 
+TEST_F(Registry, ARunningClaimBlocksTheNextDueTimeUntilItsSchedulersSessionIsGone) {
+  auto first = rb::testing::connect(dsn);
+  auto other = rb::testing::connect(dsn);
+  auto admin = rb::testing::connect(dsn);
+  registry a(*first), b(*other);
+  ASSERT_TRUE(a.try_claim("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "host-a", 11));
+  a.started("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "", 12);
+  std::string busy;
+  EXPECT_FALSE(b.try_claim("maintenance.daily", "primary", "2026-12-04T03:00:00Z", "host-b", 21, &busy));
+  EXPECT_EQ(busy, "its run of 2026-12-03T03:00:00Z is still going (host host-a, pid 12)");
+  EXPECT_TRUE(b.try_claim("maintenance.daily", "replica", "2026-12-04T03:00:00Z", "host-b", 21, &busy))
+      << "another target is another entry";
+  EXPECT_TRUE(b.recent("maintenance.daily").back().scheduler_alive);
+
+  int backend = first->backend_pid();
+  first.reset();  // the scheduler is gone (kill -9, a lost host): its session ends
+  rb::testing::wait_until_gone(*admin, backend);
+  EXPECT_TRUE(b.try_claim("maintenance.daily", "primary", "2026-12-04T03:00:00Z", "host-b", 21, &busy)) << busy;
+  EXPECT_EQ(busy, "");
+  auto claims = b.recent("maintenance.daily");
+  ASSERT_EQ(claims.size(), 3u);
+  const claim& lost = claims.back();  // newest due first: the 03rd is last
+  EXPECT_EQ(lost.due, "2026-12-03T03:00:00Z");
+  EXPECT_EQ(lost.status, "lost");
+  EXPECT_EQ(lost.host, "host-a");
+  EXPECT_EQ(lost.pid, 12);
+  EXPECT_FALSE(lost.scheduler_alive);
+  EXPECT_FALSE(lost.finished_at.empty());
+}
+
 TEST_F(Registry, RecordsTheRunAndItsOutcome) {
   auto c = rb::testing::connect(dsn);
   registry r(*c);
