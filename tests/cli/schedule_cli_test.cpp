@@ -301,4 +301,29 @@ TEST_F(ScheduleCli, SighupReloadsTheCatalogAndKeepsTheOldScheduleOfARunbookBroke
   EXPECT_NE(rb::testing::read_file(log).find(R"("event":"schedule.stopped")"), std::string::npos);
 }
 
+TEST_F(ScheduleCli, TheDaemonWakesToClimbAnIncidentsNextLevel) {
+  dir.write("runbook.lua", R"lua(return {
+    escalation = { database = { levels = {
+      { after = "0m", notify = { "team" } },
+      { after = "1s", notify = { "oncall" } },
+    } } },
+    default_escalation = "database",
+  })lua");
+  dir.write("runbooks/ops/broken.lua", R"lua(runbook "ops.broken" { step "s" { run = function() error("down") end } })lua");
+  dir.write("runbooks/ops/yearly.lua", "runbook \"ops.yearly\" { schedule = \"0 0 1 1 *\", step \"s\" { run = function(ctx) end } }\n");
+  cli_sandbox cli(dir.path());
+  ASSERT_EQ(cli.run({"run", "ops.broken"}).exit_code, 1);
+  ASSERT_EQ(cli.events("incident.open").size(), 1u);
+  std::filesystem::path log = dir.path() / "scheduler.log";
+  pid_t pid = spawn_logged(cli, {"schedule"}, log);
+  // Nothing is due for months: the daemon sleeps until the incident's level 2 falls due.
+  ASSERT_TRUE(wait_for_log(log, "incident.escalate")) << rb::testing::read_file(log);
+  ASSERT_TRUE(cli.wait_for("incident.escalate"));
+  EXPECT_EQ(cli.events("incident.escalate").back()["level"], 2);
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid, 20s), 0);
+  EXPECT_EQ(cli.events("incident.escalate").size(), 1u) << "one climb, by one process";
+  EXPECT_EQ(cli.run({"audit", "verify"}).exit_code, 0);
+}
+
 }  // namespace
