@@ -33,7 +33,9 @@ class registry {
  public:
   /// Uses `conn` (the registry target's session; the registry never opens a transaction the
   /// caller has open). Creates or migrates the schema. Throws rb::error(usage) when the schema
-  /// is newer than k_registry_version.
+  /// is newer than k_registry_version. A session lost later (a server restart, a dropped
+  /// connection) is opened again at the next call, and the claims of the lost session that
+  /// no other scheduler has marked lost yet are carried over to the new one.
   explicit registry(db::connection& conn);
 
   /// Claims (runbook, target, due) for this scheduler (host, pid). True when this call won it;
@@ -53,7 +55,15 @@ class registry {
   std::vector<claim> recent(const std::string& runbook = "", int limit = 50);
 
  private:
+  bool claim_once(const std::string& runbook, const std::string& target, const std::string& due_utc,
+                  const std::string& host, long long pid, std::string* busy);
+  template <class F>
+  decltype(auto) connected(F&& op);
+  void remember_session();
+  void reconnect();
+
   db::connection& m_conn;
+  std::string m_backend_pid, m_backend_start;  ///< the session claims are recorded under
 };
 
 }  // namespace rb::schedule

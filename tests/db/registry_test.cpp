@@ -129,6 +129,26 @@ TEST_F(Registry, ARunningClaimBlocksTheNextDueTimeUntilItsSchedulersSessionIsGon
   EXPECT_FALSE(lost.finished_at.empty());
 }
 
+TEST_F(Registry, ASessionLostUnderTheSchedulerIsOpenedAgainAndKeepsItsClaims) {
+  auto conn = rb::testing::connect(dsn);
+  auto other = rb::testing::connect(dsn);
+  auto admin = rb::testing::connect(dsn);
+  registry a(*conn), b(*other);
+  ASSERT_TRUE(a.try_claim("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "host-a", 11));
+  a.started("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "", 12);
+  int backend = conn->backend_pid();
+  admin->exec("select pg_terminate_backend($1::int)", {std::to_string(backend)});
+  rb::testing::wait_until_gone(*admin, backend);
+  // The next call opens a new session and carries the running claim over to it.
+  EXPECT_TRUE(a.try_claim("maintenance.daily", "replica", "2026-12-03T03:00:00Z", "host-a", 11));
+  EXPECT_NE(conn->backend_pid(), backend);
+  std::string busy;
+  EXPECT_FALSE(b.try_claim("maintenance.daily", "primary", "2026-12-04T03:00:00Z", "host-b", 21, &busy));
+  EXPECT_EQ(busy, "its run of 2026-12-03T03:00:00Z is still going (host host-a, pid 12)");
+  a.finished("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "succeeded");
+  EXPECT_EQ(rb::testing::scalar(*admin, "select status from runbook.claims where target = 'primary'"), "succeeded");
+}
+
 TEST_F(Registry, RecordsTheRunAndItsOutcome) {
   auto c = rb::testing::connect(dsn);
   registry r(*c);
