@@ -180,6 +180,32 @@ TEST_F(ScheduleCli, TwoSchedulersSharingARegistryRunEachDueTimeExactlyOnce) {
   EXPECT_EQ(count("select count(*) from runbook.claims where status = 'succeeded'"), std::to_string(k_due_times));
 }
 
+TEST_F(ScheduleCli, OnceExitsOneWhenARunItStartedFailedAndLogsJsonLines) {
+  dir.write("runbooks/ops/broken.lua", R"lua(runbook "ops.broken" {
+    schedule = { cron = "*/5 * * * *", params = { what = "disk" } },
+    params = { what = { type = "string", default = "x" } },
+    step "s" { run = function(ctx) error("no " .. ctx.params.what) end },
+  })lua");
+  cli_sandbox cli(dir.path());
+  auto r = cli.run({"schedule", "--once", "--now", minute(5), "--log-format", "json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  std::vector<nlohmann::json> lines;
+  std::size_t at = 0;
+  for (std::size_t nl; (nl = r.err.find('\n', at)) != std::string::npos; at = nl + 1)
+    if (r.err[at] == '{') lines.push_back(nlohmann::json::parse(r.err.substr(at, nl - at)));
+  std::vector<std::string> events;
+  for (const auto& l : lines) events.push_back(l.value("event", ""));
+  EXPECT_EQ(events, (std::vector<std::string>{"schedule.ready", "schedule.start", "schedule.end", "schedule.stopped"})) << r.err;
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[2]["outcome"], "failed");
+  EXPECT_EQ(lines[2]["due"], minute(5));
+  EXPECT_EQ(cli.events("run.start").at(0)["params"]["what"], "disk");
+  EXPECT_EQ(cli.events("run.end").at(0)["status"], "failed");
+  // Not due at 03:06: nothing starts, and that is a success.
+  EXPECT_EQ(cli.run({"schedule", "--once", "--now", minute(6)}).exit_code, 0);
+  EXPECT_EQ(cli.events("run.start").size(), 1u);
+}
+
 TEST_F(ScheduleCli, ARunThatOutlastsItsIntervalIsNotStartedTwice) {
   setup(/*registry=*/true, /*first_waits=*/true);
   cli_sandbox cli(dir.path());
