@@ -171,7 +171,7 @@ int cmd_schedule(std::vector<std::string> args) {
   command_parser p("schedule",
                    "Start scheduled runbooks when they are due: a foreground daemon (systemd, Kubernetes), or --once\n"
                    "(cron, a Kubernetes CronJob). Exactly once per due time across schedulers that share the config's\n"
-                   "registry target; without one, one scheduler per state directory.",
+                   "registry target; without one, one scheduler per state directory.\n",
                    std::move(args));
   p.options.add_options()("list", "print every schedule and its next due time (its zone and UTC), then exit")(
       "next", "with --list: this many next due times per schedule", cxxopts::value<int>()->default_value("1"))(
