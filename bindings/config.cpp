@@ -95,7 +95,7 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
   lua_settop(L, top);
   if (root.is_array() && root.empty()) root = json::object();
   std::vector<std::string> fields{"targets", "default_target", "statement_timeout", "lock_timeout", "escalation",
-                                  "default_escalation", "metrics_dir"};
+                                  "default_escalation", "metrics_dir", "registry"};
   fields.insert(fields.end(), k_channel_fields.begin(), k_channel_fields.end());
   check_fields(path, root, "config", fields);
   if (auto d = duration_field(path, root, "statement_timeout", "config")) cfg.statement_timeout = *d;
@@ -145,6 +145,11 @@ run::config load_config(sandbox& sb, const std::optional<std::filesystem::path>&
     if (!root["default_escalation"].is_string()) bad(path, "default_escalation must be an escalation policy's name");
     cfg.escalation.default_policy = root["default_escalation"].get<std::string>();
     cfg.escalation.require(*cfg.escalation.default_policy, path.string() + ": default_escalation", path.string());
+  }
+  if (root.contains("registry")) {
+    if (!root["registry"].is_string()) bad(path, "registry must be a target's name: registry = \"primary\"");
+    cfg.registry = root["registry"].get<std::string>();
+    if (!cfg.targets.count(*cfg.registry)) bad(path, "registry '" + *cfg.registry + "' is not one of the targets");
   }
   if (cfg.default_target && !cfg.targets.count(*cfg.default_target))
     bad(path, "default_target '" + *cfg.default_target + "' is not one of the targets");

@@ -8,6 +8,7 @@
 
 #include "bindings/convert.hpp"
 #include "bindings/dsl.hpp"
+#include "bindings/loader_schedule.hpp"
 #include "bindings/lua_guard.hpp"
 #include "bindings/lua_step.hpp"
 #include "bindings/spec_reader.hpp"
@@ -227,7 +228,7 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
                          "'; a runbook's name mirrors its path below runbooks/ (rename the file or the runbook)");
   spec_reader r(L, -1, book.where, "runbook '" + d.name + "'",
                 {"title", "description", "tags", "params", "on_error", "timeout", "target", "lock", "fixture",
-                 "escalation", "guard"});
+                 "escalation", "guard", "schedule"});
   book.target = r.string("target");
   book.guards = read_guards(sb, r);
   book.lock = r.boolean("lock").value_or(false);
@@ -275,6 +276,8 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
   } else if (!lua_isnil(L, -1)) {
     r.type_error("params", "a table of name = { type = ..., default = ..., doc = ... }");
   }
+  lua_pop(L, 1);
+  if (r.get("schedule") != LUA_TNIL) book.schedule = read_schedule(L, -1, book);
   lua_pop(L, 1);
 
   // The list part: phases, or (for a short runbook) steps that form one phase "main"; and

@@ -26,5 +26,7 @@ int cmd_log(command_args args);
 int cmd_audit(command_args args);
 // sandbox_commands.cpp
 int cmd_sandbox(command_args args);
+// schedule_command.cpp
+int cmd_schedule(command_args args);
 
 }  // namespace rb::cli

@@ -47,6 +47,9 @@ const std::vector<command>& commands() {
                                "those whose runbook process is gone (crash, kill -9)"}}},
       {"alert", cmd_alert,
        {{"alert test CHANNEL", "send a test notification to a configured channel; prints the answer"}}},
+      {"schedule", cmd_schedule,
+       {{"schedule", "start scheduled runbooks when due: a daemon, or --once; --list shows the\n"
+                     "next due times, --claims the registry (exactly once across hosts)"}}},
       {"incidents", cmd_incidents,
        {{"incidents", "list open incidents (--all, --json; --follow advances escalations)"}}},
       {"ack", cmd_ack, {{"ack ID", "acknowledge an incident: its escalation stops climbing (--by, --note)"}}},

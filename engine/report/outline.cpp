@@ -1,7 +1,10 @@
 // `runbook show`: a runbook's outline as text and as JSON.
 #include "engine/report/outline.hpp"
 
+#include <chrono>
 #include <sstream>
+
+#include "engine/schedule/cron.hpp"
 
 #include "engine/trigger/watch.hpp"
 #include "engine/util/duration.hpp"
@@ -161,6 +164,17 @@ std::string band(const trigger::trigger_def& t) {
   return "any time";
 }
 
+/// The schedule and its next due time (in its zone and UTC).
+static json schedule_json(const run::schedule_def& s) {
+  auto c = schedule::cron::parse(s.cron, s.tz);
+  auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto next = c.next_after(now);
+  json j = {{"cron", s.cron}, {"tz", s.tz}, {"missed", s.missed_once ? "once" : "skip"}, {"params", s.params},
+            {"next", schedule::utc_string(next)}, {"next_local", c.local_string(next)}};
+  if (s.target) j["target"] = *s.target;
+  return j;
+}
+
 json book_json(const run::runbook_def& book) {
   json params = json::array();
   for (const auto& p : book.params) {
@@ -185,6 +199,7 @@ json book_json(const run::runbook_def& book) {
             {"tags", book.tags},   {"file", book.file.string()}, {"sha256", book.file_sha256},
             {"params", params},    {"phases", phases},          {"on_error", std::string(run::to_string(book.on_err))}};
   if (book.escalation) j["escalation"] = *book.escalation;
+  if (book.schedule) j["schedule"] = schedule_json(*book.schedule);
   return j;
 }
 
@@ -196,6 +211,13 @@ std::string book_text(const run::runbook_def& book) {
   if (!book.description.empty()) out << "  " << book.description << "\n";
   if (!book.tags.empty()) out << "  tags: " << join(book.tags, ", ") << "\n";
   if (book.escalation) out << "  escalation: " << *book.escalation << " (when a run fails)\n";
+  if (book.schedule) {
+    json sj = schedule_json(*book.schedule);
+    out << "  schedule: " << book.schedule->cron << " (" << book.schedule->tz << ", missed: " << sj["missed"].get<std::string>();
+    if (book.schedule->target) out << ", target " << *book.schedule->target;
+    if (!book.schedule->params.empty()) out << ", params " << book.schedule->params.dump();
+    out << ")\n    next due " << sj["next_local"].get<std::string>() << " (" << sj["next"].get<std::string>() << ")\n";
+  }
   if (!book.params.empty()) {
     out << "\nparams (--param name=value):\n";
     for (const auto& p : book.params) {

@@ -40,6 +40,9 @@ struct config {
   /// Where the Prometheus textfile (runbook.prom) is rewritten after each run (`metrics_dir`,
   /// relative to the config file's directory); --metrics-dir overrides it.
   std::optional<std::filesystem::path> metrics_dir;
+  /// The target whose database holds the schedule registry (`registry = "primary"`): schedulers
+  /// on any host claim due runs there. Unset: one scheduler per state directory.
+  std::optional<std::string> registry;
 };
 
 /// The target a run uses, with its effective timeouts.

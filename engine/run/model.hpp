@@ -161,6 +161,17 @@ struct phase_def {
   std::shared_ptr<code_scope> scope;
 };
 
+/// `schedule = "0 3 * * *"` or `{ cron, tz, missed, params, target }`: when the scheduler
+/// (`runbook schedule`) starts the runbook. Checked at load (engine/schedule/cron parses it).
+struct schedule_def {
+  std::string cron;
+  std::string tz = "UTC";              ///< IANA zone the cron reads in
+  bool missed_once = false;            ///< after downtime: run the latest missed time once (else skip)
+  json params = json::object();        ///< --param values of the scheduled runs
+  std::optional<std::string> target;   ///< a target, a glob or a list ("shard-*", "a,b"); else the runbook's
+  source_loc where;
+};
+
 struct runbook_def {
   std::string name;
   std::string title, description;
@@ -178,6 +189,7 @@ struct runbook_def {
   std::optional<std::filesystem::path> fixture;  ///< SQL that seeds a --sandbox database
   milliseconds timeout{10 * 60 * 1000};  ///< default per-step time limit
   std::vector<guard_def> guards;          ///< checked before the first phase; a no skips the run
+  std::optional<schedule_def> schedule;   ///< when `runbook schedule` starts it
   std::size_t step_count() const {
     std::size_t n = 0;
     for (const auto& p : phases) n += p.steps.size();

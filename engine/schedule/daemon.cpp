@@ -29,6 +29,7 @@ void daemon::reap() {
     auto it = m_children.find(pid);
     if (it == m_children.end()) continue;
     std::string outcome = outcome_for_exit(code);
+    if (code != 0) ++m_unsuccessful;
     m_claims.finished(it->second.what, it->second.due, outcome);
     m_sink("schedule.end", {{"runbook", it->second.what.runbook}, {"target", it->second.what.target},
                             {"due", it->second.due}, {"pid", pid}, {"exit_code", code}, {"outcome", outcome}});
@@ -49,7 +50,13 @@ void daemon::start(const entry& e, sys_seconds due, const char* why) {
       return;
     }
   if (!m_claims.try_claim(e, due_utc)) {
-    m_sink("schedule.claimed_elsewhere", where);
+    std::string why = m_claims.why_not();
+    if (why.empty()) {
+      m_sink("schedule.claimed_elsewhere", where);
+    } else {
+      where["reason"] = why;
+      m_sink("schedule.skip", std::move(where));
+    }
     return;
   }
   long long pid = m_launcher.start(e, due_utc);
@@ -85,6 +92,7 @@ sys_seconds daemon::tick(sys_seconds now) {
     }
     next = std::min(next, e.when.next_after(now));
   }
+  m_claims.flush();
   return next;
 }
 

@@ -60,6 +60,11 @@ class claims {
   /// The last due time this scheduler (or its predecessor on this state) looked at, per entry key.
   virtual std::optional<sys_seconds> last_checked(const std::string& key) = 0;
   virtual void set_last_checked(const std::string& key, sys_seconds t) = 0;
+  /// After try_claim said no: why, when it was not that another scheduler took the due time
+  /// (another due time of the entry still running elsewhere); empty otherwise.
+  virtual std::string why_not() const { return ""; }
+  /// The end of a tick: what set_last_checked recorded may be written out in one go.
+  virtual void flush() {}
 };
 
 /// Everything the daemon does, as events ("schedule.start", "schedule.skip", ...), for logs
@@ -96,6 +101,8 @@ class daemon {
   /// child is left.
   bool stop(sys_seconds now, sys_seconds stop_requested, std::chrono::seconds grace);
 
+  /// Runs that ended with another outcome than succeeded, since the daemon started.
+  int unsuccessful() const { return m_unsuccessful; }
   /// Children running now, by pid.
   const std::map<long long, child>& running() const { return m_children; }
   /// A due time later than this is "late": it was missed while the scheduler was down.
@@ -113,6 +120,7 @@ class daemon {
   std::chrono::seconds m_first_lookback;
   std::map<long long, child> m_children;
   std::set<long long> m_terminated, m_killed;
+  int m_unsuccessful = 0;
 };
 
 }  // namespace rb::schedule

@@ -19,8 +19,17 @@ const char* const k_migrations[] = {
          run_id      text,
          finished_at timestamptz,
          PRIMARY KEY (runbook, target, due)))",
+    // The claiming scheduler's registry session: while it is connected the claim is live; when
+    // it is gone (kill -9, a lost host) the claim is visibly dead and blocks nothing.
+    "ALTER TABLE runbook.claims ADD COLUMN backend_pid int, ADD COLUMN backend_start timestamptz",
 };
 static_assert(sizeof k_migrations / sizeof *k_migrations == k_registry_version);
+
+/// True for a claim (aliased c) whose scheduler's registry session is still connected. A
+/// backend_start hidden from this role (another role's session) counts as alive.
+constexpr const char* k_alive_sql =
+    "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.backend_pid "
+    "AND (a.backend_start IS NULL OR a.backend_start = c.backend_start))";
 
 std::string stamp_sql(const std::string& column) {
   return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
@@ -33,7 +42,10 @@ registry::registry(db::connection& conn) : m_conn(conn) {
   int version = 0;
   if (!m_conn.exec("SELECT to_regclass('runbook.schema_version')").rows.at(0).at(0).null)
     version = std::stoi(m_conn.exec("SELECT coalesce(max(version), 0) FROM runbook.schema_version").rows.at(0).at(0).text);
-  if (version == k_registry_version) return;
+  if (version == k_registry_version) {
+    remember_session();
+    return;
+  }
   if (version > k_registry_version)
     throw error(error_kind::usage, "the schedule registry's schema is version " + std::to_string(version) +
                                        ", newer than this runbook understands (" + std::to_string(k_registry_version) +
@@ -59,38 +71,114 @@ registry::registry(db::connection& conn) : m_conn(conn) {
     if (m_conn.in_transaction()) m_conn.rollback();
     throw;
   }
+  remember_session();
+}
+
+void registry::remember_session() {
+  auto r = m_conn.exec("SELECT pg_backend_pid()::text, coalesce((SELECT backend_start::text FROM pg_stat_activity "
+                       "WHERE pid = pg_backend_pid()), '')");
+  m_backend_pid = r.rows.at(0).at(0).text;
+  m_backend_start = r.rows.at(0).at(1).text;
+}
+
+void registry::reconnect() {
+  if (m_conn.in_transaction()) {
+    try {
+      m_conn.rollback();
+    } catch (const std::exception&) {
+      // the transaction went with the session
+    }
+  }
+  m_conn.reconnect();
+  // Claims recorded under the lost session carry on under this one, unless another scheduler
+  // found that session gone first and marked them lost.
+  m_conn.exec("UPDATE runbook.claims SET backend_pid = pg_backend_pid(), backend_start = "
+              "(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) "
+              "WHERE backend_pid = $1::int AND backend_start::text = $2 AND status IN ('claimed', 'running')",
+              {m_backend_pid, m_backend_start});
+  remember_session();
+}
+
+template <class F>
+decltype(auto) registry::connected(F&& op) {
+  if (!m_conn.is_open()) reconnect();
+  try {
+    return op();
+  } catch (const error& e) {
+    if (e.kind() != error_kind::connection) throw;
+  }
+  reconnect();  // the session was lost under the call: once more on a new one
+  return op();
 }
 
 bool registry::try_claim(const std::string& runbook, const std::string& target, const std::string& due_utc,
-                         const std::string& host, long long pid) {
-  auto r = m_conn.exec(
-      "INSERT INTO runbook.claims (runbook, target, due, host, pid) VALUES ($1, $2, $3::timestamptz, $4, $5::bigint) "
-      "ON CONFLICT DO NOTHING RETURNING 1",
-      {runbook, target, due_utc, host, std::to_string(pid)});
-  return !r.rows.empty();
+                         const std::string& host, long long pid, std::string* busy) {
+  return connected([&] { return claim_once(runbook, target, due_utc, host, pid, busy); });
+}
+
+bool registry::claim_once(const std::string& runbook, const std::string& target, const std::string& due_utc,
+                          const std::string& host, long long pid, std::string* busy) {
+  m_conn.begin();
+  try {
+    // One decision at a time per (runbook, target); different due times of one entry would
+    // otherwise both see "nothing running" and both start.
+    m_conn.exec("SELECT pg_advisory_xact_lock(hashtext('runbook.claims'), hashtext($1 || '@' || $2))", {runbook, target});
+    m_conn.exec(std::string("UPDATE runbook.claims c SET status = 'lost', finished_at = now() "
+                            "WHERE runbook = $1 AND target = $2 AND status IN ('claimed', 'running') AND NOT ") +
+                    k_alive_sql,
+                {runbook, target});
+    auto live = m_conn.exec("SELECT " + stamp_sql("due") + ", host, pid FROM runbook.claims "
+                            "WHERE runbook = $1 AND target = $2 AND status = 'running' "
+                            "AND due <> $3::timestamptz ORDER BY due LIMIT 1",
+                            {runbook, target, due_utc});
+    if (!live.rows.empty()) {
+      m_conn.commit();
+      if (busy)
+        *busy = "its run of " + live.rows[0][0].text + " is still going (host " + live.rows[0][1].text + ", pid " +
+                live.rows[0][2].text + ")";
+      return false;
+    }
+    auto r = m_conn.exec(
+        "INSERT INTO runbook.claims (runbook, target, due, host, pid, backend_pid, backend_start) "
+        "SELECT $1, $2, $3::timestamptz, $4, $5::bigint, pg_backend_pid(), "
+        "(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        {runbook, target, due_utc, host, std::to_string(pid)});
+    m_conn.commit();
+    if (busy) busy->clear();
+    return !r.rows.empty();
+  } catch (const std::exception&) {
+    if (m_conn.in_transaction()) m_conn.rollback();
+    throw;
+  }
 }
 
 void registry::started(const std::string& runbook, const std::string& target, const std::string& due_utc,
                        const std::string& run_id, long long pid) {
-  m_conn.exec(
+  connected([&] {
+    m_conn.exec(
       "UPDATE runbook.claims SET status = 'running', run_id = $4, pid = $5::bigint "
       "WHERE runbook = $1 AND target = $2 AND due = $3::timestamptz",
       {runbook, target, due_utc, run_id, std::to_string(pid)});
+  });
 }
 
 void registry::finished(const std::string& runbook, const std::string& target, const std::string& due_utc,
                         const std::string& status) {
-  m_conn.exec(
+  connected([&] {
+    m_conn.exec(
       "UPDATE runbook.claims SET status = $4, finished_at = now() "
       "WHERE runbook = $1 AND target = $2 AND due = $3::timestamptz",
       {runbook, target, due_utc, status});
+  });
 }
 
 std::vector<claim> registry::recent(const std::string& runbook, int limit) {
-  auto r = m_conn.exec("SELECT runbook, target, " + stamp_sql("due") + ", host, pid, status, coalesce(run_id, ''), " +
+  auto r = connected([&] { return m_conn.exec("SELECT runbook, target, " + stamp_sql("due") + ", host, pid, status, coalesce(run_id, ''), " +
                            stamp_sql("claimed_at") + ", coalesce(" + stamp_sql("finished_at") +
-                           ", '') FROM runbook.claims WHERE $1 = '' OR runbook = $1 ORDER BY due DESC, runbook, target LIMIT $2::int",
-                       {runbook, std::to_string(limit)});
+                           ", ''), " + k_alive_sql +
+                           " FROM runbook.claims c WHERE $1 = '' OR runbook = $1 ORDER BY due DESC, runbook, target LIMIT $2::int",
+                       {runbook, std::to_string(limit)}); });
   std::vector<claim> out;
   for (const auto& row : r.rows) {
     claim c;
@@ -103,6 +191,7 @@ std::vector<claim> registry::recent(const std::string& runbook, int limit) {
     c.run_id = row[6].text;
     c.claimed_at = row[7].text;
     c.finished_at = row[8].text;
+    c.scheduler_alive = row[9].text == "t";
     out.push_back(std::move(c));
   }
   return out;

@@ -51,7 +51,16 @@ state_dir::state_dir(std::filesystem::path dir) : m_dir(std::move(dir)) {
 }
 
 state_dir::~state_dir() {
+  try {
+    flush();
+  } catch (const std::exception&) {
+    // the next start looks at those due times again; their claims keep them from running twice
+  }
   if (m_lock_fd >= 0) ::close(m_lock_fd);
+}
+
+void state_dir::flush() {
+  if (m_dirty) save();
 }
 
 std::optional<sys_seconds> state_dir::last_checked(const std::string& key) const {
@@ -62,7 +71,7 @@ std::optional<sys_seconds> state_dir::last_checked(const std::string& key) const
 
 void state_dir::set_last_checked(const std::string& key, sys_seconds t) {
   m_state["last_checked"][key] = t.time_since_epoch().count();
-  save();
+  m_dirty = true;
 }
 
 bool state_dir::claim_local(const std::string& key, const std::string& due, long long pid) {
@@ -81,7 +90,7 @@ void state_dir::set_status(const std::string& key, const std::string& due, const
   save();
 }
 
-void state_dir::save() const {
+void state_dir::save() {
   std::filesystem::path file = m_dir / "schedule-state.json", tmp = m_dir / ".schedule-state.json.tmp";
   std::string text = m_state.dump(2) + "\n";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -89,6 +98,7 @@ void state_dir::save() const {
   if (fd >= 0) ::close(fd);
   if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0)
     throw error(error_kind::io, "unable to write the scheduler state '" + file.string() + "': " + std::strerror(errno));
+  m_dirty = false;
 }
 
 bool local_claims::try_claim(const entry& e, const std::string& due) { return m_state.claim_local(e.key(), due, ::getpid()); }
@@ -98,7 +108,7 @@ void local_claims::finished(const entry& e, const std::string& due, const std::s
 }
 
 bool registry_claims::try_claim(const entry& e, const std::string& due) {
-  return m_registry.try_claim(e.runbook, target_of(e), due, m_host, m_pid);
+  return m_registry.try_claim(e.runbook, target_of(e), due, m_host, m_pid, &m_busy);
 }
 void registry_claims::started(const entry& e, const std::string& due, long long pid) {
   m_registry.started(e.runbook, target_of(e), due, "", pid);

@@ -24,7 +24,11 @@ class state_dir {
   state_dir& operator=(const state_dir&) = delete;
 
   std::optional<sys_seconds> last_checked(const std::string& key) const;
+  /// Recorded at once, written at the next flush() (or claim, or destruction): a crash in
+  /// between only makes the next start look at those due times again, and their claims,
+  /// written at once, keep them from running twice.
   void set_last_checked(const std::string& key, sys_seconds t);
+  void flush();
   /// Claims kept locally (no registry): true the first time a (key, due) is claimed.
   bool claim_local(const std::string& key, const std::string& due, long long pid);
   void set_status(const std::string& key, const std::string& due, const std::string& status);
@@ -32,10 +36,11 @@ class state_dir {
   const std::filesystem::path& path() const { return m_dir; }
 
  private:
-  void save() const;
+  void save();
   std::filesystem::path m_dir;
   int m_lock_fd = -1;
   json m_state;
+  bool m_dirty = false;
 };
 
 /// Claims on one host: the state directory's lock makes this the only scheduler.
@@ -47,6 +52,7 @@ class local_claims final : public claims {
   void finished(const entry& e, const std::string& due, const std::string& status) override;
   std::optional<sys_seconds> last_checked(const std::string& key) override { return m_state.last_checked(key); }
   void set_last_checked(const std::string& key, sys_seconds t) override { m_state.set_last_checked(key, t); }
+  void flush() override { m_state.flush(); }
 
  private:
   state_dir& m_state;
@@ -63,9 +69,12 @@ class registry_claims final : public claims {
   void finished(const entry& e, const std::string& due, const std::string& status) override;
   std::optional<sys_seconds> last_checked(const std::string& key) override { return m_state.last_checked(key); }
   void set_last_checked(const std::string& key, sys_seconds t) override { m_state.set_last_checked(key, t); }
+  std::string why_not() const override { return m_busy; }
+  void flush() override { m_state.flush(); }
 
  private:
   registry& m_registry;
+  std::string m_busy;
   state_dir& m_state;
   std::string m_host;
   long long m_pid;

@@ -23,7 +23,7 @@ TEST_F(Registry, CreatesItsSchemaOnceAndRecordsTheVersion) {
   auto a = rb::testing::connect(dsn);
   registry first(*a);
   registry again(*a);  // already there: nothing to do
-  EXPECT_EQ(rb::testing::scalar(*a, "select string_agg(version::text, ',') from runbook.schema_version"), "1");
+  EXPECT_EQ(rb::testing::scalar(*a, "select string_agg(version::text, ',') from runbook.schema_version"), "1,2");
   EXPECT_EQ(rb::testing::scalar(*a, "select count(*) from runbook.claims"), "0");
 }
 
@@ -45,7 +45,7 @@ TEST_F(Registry, TwoSchedulersMigratingAtOnceBothSucceed) {
   t2.join();
   EXPECT_EQ(ok.load(), 2);
   auto c = rb::testing::connect(dsn);
-  EXPECT_EQ(rb::testing::scalar(*c, "select count(*) from runbook.schema_version"), "1");
+  EXPECT_EQ(rb::testing::scalar(*c, "select count(*) from runbook.schema_version"), "2");
 }
 
 TEST_F(Registry, RefusesASchemaNewerThanItKnows) {
@@ -97,6 +97,56 @@ TEST_F(Registry, ClaimsArePerRunbookTargetAndDueTime) {
   EXPECT_TRUE(r.try_claim("maintenance.weekly", "primary", "2026-12-03T03:00:00Z", "h2", 2));
   // a dead claim (a scheduler killed mid-run) never blocks the next due time
   EXPECT_TRUE(r.try_claim("maintenance.daily", "primary", "2026-12-04T03:00:00Z", "h2", 2));
+}
+
+TEST_F(Registry, ARunningClaimBlocksTheNextDueTimeUntilItsSchedulersSessionIsGone) {
+  auto first = rb::testing::connect(dsn);
+  auto other = rb::testing::connect(dsn);
+  auto admin = rb::testing::connect(dsn);
+  registry a(*first), b(*other);
+  ASSERT_TRUE(a.try_claim("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "host-a", 11));
+  a.started("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "", 12);
+  std::string busy;
+  EXPECT_FALSE(b.try_claim("maintenance.daily", "primary", "2026-12-04T03:00:00Z", "host-b", 21, &busy));
+  EXPECT_EQ(busy, "its run of 2026-12-03T03:00:00Z is still going (host host-a, pid 12)");
+  EXPECT_TRUE(b.try_claim("maintenance.daily", "replica", "2026-12-04T03:00:00Z", "host-b", 21, &busy))
+      << "another target is another entry";
+  EXPECT_TRUE(b.recent("maintenance.daily").back().scheduler_alive);
+
+  int backend = first->backend_pid();
+  first.reset();  // the scheduler is gone (kill -9, a lost host): its session ends
+  rb::testing::wait_until_gone(*admin, backend);
+  EXPECT_TRUE(b.try_claim("maintenance.daily", "primary", "2026-12-04T03:00:00Z", "host-b", 21, &busy)) << busy;
+  EXPECT_EQ(busy, "");
+  auto claims = b.recent("maintenance.daily");
+  ASSERT_EQ(claims.size(), 3u);
+  const claim& lost = claims.back();  // newest due first: the 03rd is last
+  EXPECT_EQ(lost.due, "2026-12-03T03:00:00Z");
+  EXPECT_EQ(lost.status, "lost");
+  EXPECT_EQ(lost.host, "host-a");
+  EXPECT_EQ(lost.pid, 12);
+  EXPECT_FALSE(lost.scheduler_alive);
+  EXPECT_FALSE(lost.finished_at.empty());
+}
+
+TEST_F(Registry, ASessionLostUnderTheSchedulerIsOpenedAgainAndKeepsItsClaims) {
+  auto conn = rb::testing::connect(dsn);
+  auto other = rb::testing::connect(dsn);
+  auto admin = rb::testing::connect(dsn);
+  registry a(*conn), b(*other);
+  ASSERT_TRUE(a.try_claim("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "host-a", 11));
+  a.started("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "", 12);
+  int backend = conn->backend_pid();
+  admin->exec("select pg_terminate_backend($1::int)", {std::to_string(backend)});
+  rb::testing::wait_until_gone(*admin, backend);
+  // The next call opens a new session and carries the running claim over to it.
+  EXPECT_TRUE(a.try_claim("maintenance.daily", "replica", "2026-12-03T03:00:00Z", "host-a", 11));
+  EXPECT_NE(conn->backend_pid(), backend);
+  std::string busy;
+  EXPECT_FALSE(b.try_claim("maintenance.daily", "primary", "2026-12-04T03:00:00Z", "host-b", 21, &busy));
+  EXPECT_EQ(busy, "its run of 2026-12-03T03:00:00Z is still going (host host-a, pid 12)");
+  a.finished("maintenance.daily", "primary", "2026-12-03T03:00:00Z", "succeeded");
+  EXPECT_EQ(rb::testing::scalar(*admin, "select status from runbook.claims where target = 'primary'"), "succeeded");
 }
 
 TEST_F(Registry, RecordsTheRunAndItsOutcome) {
