@@ -101,7 +101,7 @@ rb::trigger::watch_def make_watch(long samples) {
   w.name = "bench";
   w.every = seconds(1);
   w.lasting = seconds(samples);
-  w.sample_timeout = seconds(5);
+  w.sample_timeout = milliseconds(500);  // at most `every`, as a runbook must have it
   const std::map<std::string, std::string> sql = {
       {"events", "select count(*) from bench_events"},
       {"success_rate", "select count(*) filter (where ok)::float8 / greatest(count(*), 1) from bench_events"},
