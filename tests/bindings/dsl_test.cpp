@@ -495,7 +495,7 @@ TEST_F(RunbookFile, ReportsARunbookWithoutSteps) {
 }
 )");
   EXPECT_THAT(msg, StartsWith(at("ops.bad", 1)));
-  EXPECT_THAT(msg, HasSubstr("no phases or steps"));
+  EXPECT_THAT(msg, HasSubstr("no phases, steps or watches"));
 }
 
 TEST_F(RunbookFile, RefusesAPrecompiledRunbook) {
