@@ -279,7 +279,7 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
       implicit.steps.push_back(read_step(sb, item));
     } else if (item.kind == "watch") {
       end_implicit();
-      add_phase(read_watch(sb, item), at);
+      add_phase(read_watch(sb, item, book), at);
     } else if (item.kind == "trigger") {
       fail(at, "trigger '" + item.name + "' belongs inside a watch \"name\" { ... }");
     } else {

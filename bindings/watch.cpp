@@ -16,6 +16,7 @@
 #include "bindings/spec_reader.hpp"
 #include "engine/run/context.hpp"
 #include "engine/run/notify.hpp"
+#include "engine/run/params.hpp"
 #include "engine/trigger/watch.hpp"
 
 namespace rb::lua {
@@ -282,7 +283,7 @@ void open_watch(sandbox& sb) {
   sb.set_global("investigate");
 }
 
-run::phase_def read_watch(sandbox& sb, const declaration& d) {
+run::phase_def read_watch(sandbox& sb, const declaration& d, const run::runbook_def& book) {
   lua_State* L = sb.state();
   run::phase_def p;
   p.name = d.name;
@@ -292,8 +293,27 @@ run::phase_def read_watch(sandbox& sb, const declaration& d) {
   auto def = std::make_shared<trigger::watch_def>();
   def->name = d.name;
   def->line = d.line;
-  if (auto v = r.duration("every")) def->every = *v;
-  if (auto v = r.duration("lasting")) def->lasting = *v;
+  // A duration, or { param = "name" }: a duration param of the runbook (its default here).
+  auto duration_or_param = [&](const char* key, milliseconds& value, std::string& param) {
+    if (r.get(key) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      if (auto v = r.duration(key)) value = *v;
+      return;
+    }
+    lua_pushliteral(L, "param");
+    lua_rawget(L, -2);
+    if (lua_type(L, -1) == LUA_TSTRING) param = lua_tostring(L, -1);
+    lua_pop(L, 2);
+    const run::param_spec* spec = nullptr;
+    for (const auto& ps : book.params)
+      if (ps.name == param) spec = &ps;
+    if (!spec || spec->type != run::param_type::duration || !spec->default_text)
+      fail(p.where, owner + ": " + key + " = { param = \"name\" } must name a duration param with a default" +
+                        (param.empty() ? std::string() : " ('" + param + "' is not one)"));
+    value = milliseconds(static_cast<long long>(run::convert_param(book, *spec, *spec->default_text).get<double>() * 1000.0));
+  };
+  duration_or_param("every", def->every, def->every_param);
+  duration_or_param("lasting", def->lasting, def->lasting_param);
   if (auto v = r.duration("sample_timeout")) def->sample_timeout = *v;
   p.description = r.string("description").value_or("");
   auto scope = std::make_shared<watch_scope>(sb, d.name, p.where, def->sample_timeout);

@@ -14,7 +14,8 @@ void open_watch(sandbox& sb);
 /// Reads the watch declared by `d` (its spec table on top of the stack) into a watch phase:
 /// metrics (SQL text or functions), triggers with their conditions parsed and checked against
 /// the metric names, actions. Throws rb::error(bad_runbook) "file:line: ..." for anything
-/// wrong, before anything runs.
-run::phase_def read_watch(sandbox& sb, const declaration& d);
+/// wrong, before anything runs. `every` and `lasting` may name a duration param of `book`
+/// (`lasting = { param = "watch_for" }`): its default is checked here, the run's value is used.
+run::phase_def read_watch(sandbox& sb, const declaration& d, const run::runbook_def& book);
 
 }  // namespace rb::lua

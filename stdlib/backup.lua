@@ -116,15 +116,27 @@ function backup.verify(ctx, b)
 end
 
 --- Restores a backup over ctx.db (pg_restore --clean --if-exists). Destroys the current data:
---- only from a step declared with `confirm = "..."`.
+--- only from a step declared with `confirm = "..."`. With data_only = true only the rows go in,
+--- in one transaction (the tables must be there, and empty: the caller truncates them); with
+--- tables = { ... } only those tables' entries are restored.
 function backup.restore(ctx, opts)
   check(ctx.confirmed, "backup.restore replaces data: call it from a step with confirm = \"...\"")
   check(type(opts) == "table" and type(opts.file) == "string", "backup.restore needs file = \"...\"")
   local conn = connection(ctx, opts)
   local env = conn:tool_env()
-  shell.run { tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges", "-d",
-              env.PGDATABASE, opts.file, env = env, check = true, timeout = opts.timeout or "1h" }
-  audit.note("backup restored", { file = opts.file })
+  local argv = { tool("pg_restore"), "--no-owner", "--no-privileges", "-d", env.PGDATABASE,
+                 env = env, check = true, timeout = opts.timeout or "1h" }
+  if opts.data_only then
+    argv[#argv + 1] = "--data-only"
+    argv[#argv + 1] = "--single-transaction"
+  else
+    argv[#argv + 1] = "--clean"
+    argv[#argv + 1] = "--if-exists"
+  end
+  for _, t in ipairs(opts.tables or {}) do argv[#argv + 1] = "--table=" .. t end
+  argv[#argv + 1] = opts.file
+  shell.run(argv)
+  audit.note("backup restored", { file = opts.file, data_only = opts.data_only or false, tables = opts.tables })
 end
 
 return backup

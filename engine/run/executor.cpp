@@ -315,7 +315,14 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
     // Not synced by itself: the step.start that follows is, before the step acts.
     ctx.audit("phase.start", {{"phase", phase.name}, {"index", phase_no}, {"of", book.phases.size()},
                               {"transaction", phase.transaction}}, false);
-    m_out.phase_started(phase, phase_no, book.phases.size());
+    if (phase.watch && (!phase.watch->every_param.empty() || !phase.watch->lasting_param.empty())) {
+      phase_def shown;  // its every / lasting as this run's params set them
+      shown.name = phase.name;
+      shown.watch = std::make_shared<const trigger::watch_def>(watch_for_run(*phase.watch, ctx.params()));
+      m_out.phase_started(shown, phase_no, book.phases.size());
+    } else {
+      m_out.phase_started(phase, phase_no, book.phases.size());
+    }
     auto phase_t0 = m_clock.now();
 
     if (phase.watch) {

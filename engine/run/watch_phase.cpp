@@ -4,6 +4,7 @@
 #include "engine/run/notify.hpp"
 #include "engine/trigger/metrics.hpp"
 #include "engine/util/clock.hpp"
+#include "engine/util/text.hpp"
 
 namespace rb::run {
 namespace {
@@ -115,8 +116,21 @@ struct scope_guard {
 
 }  // namespace
 
+trigger::watch_def watch_for_run(const trigger::watch_def& def, const json& params) {
+  trigger::watch_def w = def;
+  auto from_param = [&](const std::string& name, milliseconds& value) {
+    if (!name.empty() && params.contains(name) && params[name].is_number())
+      value = milliseconds(static_cast<long long>(params[name].get<double>() * 1000.0));
+  };
+  from_param(w.every_param, w.every);
+  from_param(w.lasting_param, w.lasting);
+  return w;
+}
+
 trigger::watch_result run_watch(run_context& ctx, const phase_def& phase, const run_state* resumed) {
-  const trigger::watch_def& w = *phase.watch;
+  trigger::watch_def w = watch_for_run(*phase.watch, ctx.params());
+  if (std::vector<std::string> problems = trigger::validate(w); !problems.empty())
+    throw error(error_kind::usage, join(problems, "; "));
   std::optional<trigger::watch_checkpoint> from;
   if (resumed) from = trigger::checkpoint_from(resumed->records, w.name, rfc3339(ctx.clock().wall_now()));
   if (phase.scope) phase.scope->enter(&ctx);

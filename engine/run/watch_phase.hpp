@@ -12,6 +12,10 @@
 
 namespace rb::run {
 
+/// The watch as this run runs it: `every` / `lasting` taken from the run's params when the
+/// watch names them (`lasting = { param = "watch_for" }`).
+trigger::watch_def watch_for_run(const trigger::watch_def& w, const json& params);
+
 /// Runs the watch of `phase` to its end in the run `ctx`; when `resumed`, from where the
 /// journal left it (the remaining time, the triggers' state, no action taken twice).
 trigger::watch_result run_watch(run_context& ctx, const phase_def& phase, const run_state* resumed);

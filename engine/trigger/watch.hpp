@@ -32,6 +32,7 @@ struct watch_def {
   milliseconds every{30'000};
   milliseconds lasting{30 * 60'000};
   milliseconds sample_timeout{5'000};       ///< statement_timeout of the metric queries
+  std::string every_param, lasting_param;   ///< duration params that set every / lasting per run
   std::vector<metric_def> metrics;
   std::vector<trigger_def> triggers;
 };
