@@ -148,17 +148,6 @@ TEST_F(Seed, CentralizedRollbackIsLoggedAndLeavesTheRowsAsTheyWere) {
   EXPECT_EQ(db.scalar("SELECT to_regclass('idx_conversation_timeline') IS NULL"), "t");
 }
 
-// Its rollback restores everything but migration_log, which keeps the history of the attempt
-// (the seed's ROLLBACK rows): the rehearsal says exactly that and nothing else.
-TEST_F(Seed, CentralizedRehearsalDiffersOnlyInItsMigrationLog) {
-  auto r = cli.run({"rehearse", "migration.centralized", "--sandbox", "--json"}, {{"RUNBOOK_PATH", k_shipped}});
-  json j = json::parse(r.out, nullptr, false);
-  ASSERT_TRUE(j.is_object()) << r.out << r.err;
-  EXPECT_EQ(j.value("forward", ""), "succeeded") << j.dump();
-  EXPECT_EQ(j.value("rollback", ""), "rolled_back") << j.dump();
-  EXPECT_EQ(j["diff"], json({"table migration_log: 15 rows more"})) << j.dump();
-}
-
 TEST_F(Seed, ReconcileReMigratesTheMissingQueriesAndResponses) {
   fixture_db db("migration/centralized_reconcile.sql");
   auto r = run(cli, "migration.centralized_reconcile", {}, db.dsn);
