@@ -1,5 +1,6 @@
 // Dry run: what a run would do, printed without running any runbook code or writing the audit log.
 #include "engine/run/executor.hpp"
+#include "engine/run/watch_phase.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/text.hpp"
 
@@ -9,7 +10,14 @@ void print_dry_run(const runbook_def& book, const run_options& opts, reporter& o
   out.run_started(book, "", false, true);
   std::size_t index = 0, phase_no = 0, total = book.step_count();
   for (const auto& phase : book.phases) {
-    out.phase_started(phase, ++phase_no, book.phases.size());
+    if (phase.watch) {
+      phase_def shown;  // its every / lasting as the params set them
+      shown.name = phase.name;
+      shown.watch = std::make_shared<const trigger::watch_def>(watch_for_run(*phase.watch, opts.params));
+      out.phase_started(shown, ++phase_no, book.phases.size());
+    } else {
+      out.phase_started(phase, ++phase_no, book.phases.size());
+    }
     for (const auto& step : phase.steps) {
       ++index;
       std::string line = "[" + std::to_string(index) + "/" + std::to_string(total) + "] would run '" + step.name + "'";
