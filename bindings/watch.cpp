@@ -16,6 +16,7 @@
 #include "bindings/spec_reader.hpp"
 #include "engine/run/context.hpp"
 #include "engine/run/notify.hpp"
+#include "engine/run/params.hpp"
 #include "engine/trigger/watch.hpp"
 
 namespace rb::lua {

@@ -115,16 +115,51 @@ function backup.verify(ctx, b)
   return { ok = true, table_data_entries = entries }
 end
 
+--- The use-list (pg_restore -L) that restores the rows of `tables`, in that order.
+local function data_list(file, tables)
+  local _, listing = shell.run { tool("pg_restore"), "--list", file, check = true }
+  local lines = {}
+  for _, t in ipairs(tables) do
+    for line in listing:gmatch("[^\n]+") do
+      local schema, name = line:match("^%d+; %d+ %d+ TABLE DATA (%S+) (%S+) ")
+      if name and (name == t or schema .. "." .. name == t) then lines[#lines + 1] = line end
+    end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
 --- Restores a backup over ctx.db (pg_restore --clean --if-exists). Destroys the current data:
---- only from a step declared with `confirm = "..."`.
+--- only from a step declared with `confirm = "..."`. With data_only = true only the rows go in,
+--- in one transaction (the tables must be there, and empty: the caller truncates them); with
+--- tables = { ... } only those tables' entries are restored -- with data_only, in the order
+--- given (parents before the tables whose foreign keys point at them).
 function backup.restore(ctx, opts)
   check(ctx.confirmed, "backup.restore replaces data: call it from a step with confirm = \"...\"")
   check(type(opts) == "table" and type(opts.file) == "string", "backup.restore needs file = \"...\"")
   local conn = connection(ctx, opts)
   local env = conn:tool_env()
-  shell.run { tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges", "-d",
-              env.PGDATABASE, opts.file, env = env, check = true, timeout = opts.timeout or "1h" }
-  audit.note("backup restored", { file = opts.file })
+  local argv = { tool("pg_restore"), "--no-owner", "--no-privileges", "-d", env.PGDATABASE,
+                 env = env, check = true, timeout = opts.timeout or "1h" }
+  if opts.data_only then
+    argv[#argv + 1] = "--data-only"
+    argv[#argv + 1] = "--single-transaction"
+  else
+    argv[#argv + 1] = "--clean"
+    argv[#argv + 1] = "--if-exists"
+  end
+  local list
+  if opts.data_only and opts.tables then
+    list = opts.file .. ".restore-list"
+    shell.run { "tee", list, stdin = data_list(opts.file, opts.tables), check = true }
+    argv[#argv + 1] = "--use-list=" .. list
+  else
+    for _, t in ipairs(opts.tables or {}) do argv[#argv + 1] = "--table=" .. t end
+  end
+  argv[#argv + 1] = opts.file
+  local ok, err = pcall(shell.run, argv)
+  if list then shell.run { "rm", "-f", list, check = true } end
+  if not ok then error(err, 0) end
+  audit.note("backup restored", { file = opts.file, data_only = opts.data_only or false, tables = opts.tables })
 end
 
 return backup

@@ -59,6 +59,11 @@ std::vector<std::string> send_alert(run_context& ctx, const json& spec, const st
   if (n.details.is_array() && n.details.empty()) n.details = json::object();
   std::vector<std::string> channels = channels_of(spec, who);
   const config* cfg = ctx.cfg();
+  if (channels.empty() && (!cfg || cfg->channels.empty())) {
+    // No channel anywhere (a --sandbox try without a config): shown and audited as a log line.
+    ctx.log("alert [" + n.severity + "] " + n.summary + " (not sent: no alert channels are configured)");
+    return {};
+  }
   if (channels.empty()) {
     if (cfg) channels = cfg->default_channels;
     if (channels.empty()) throw error(error_kind::usage, who + ": no channel given and the config has no default_channels");

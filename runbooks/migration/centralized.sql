@@ -56,8 +56,14 @@ CREATE TABLE bot_responses (
 
 -- The migration log of seed 000 (the runbook creates it when it is missing).
 CREATE TABLE migration_log (
-    id SERIAL PRIMARY KEY, step_name TEXT NOT NULL, status TEXT NOT NULL, message TEXT,
-    records_affected INTEGER, created_at TIMESTAMPTZ DEFAULT now()
+    id SERIAL PRIMARY KEY,
+    step_name TEXT NOT NULL,
+    status TEXT NOT NULL, -- 'START', 'SUCCESS', 'ERROR', 'ROLLBACK'
+    message TEXT,
+    error_details JSONB,
+    records_affected INTEGER,
+    execution_time_ms INTEGER,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT NOW()
 );
 
 -- A little history to migrate.

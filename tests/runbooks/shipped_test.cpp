@@ -29,10 +29,14 @@ const std::string k_import_fix_config = k_shipped + "/migration/organizations_im
 const std::set<std::string> k_tested = {
     "demo.hello",
     "migration.centralized",
+    "migration.centralized_reconcile",
+    "migration.centralized_restore",
     "migration.platform_tables",
     "migration.critical_fixes",
     "migration.organizations_import_fix",
     "migration.rollback_users",
+    "monitor.centralized",
+    "monitor.critical_fixes",
     "maintenance.daily",
     "maintenance.weekly",
     "maintenance.monthly",
@@ -244,7 +248,7 @@ TEST_F(Shipped, CriticalFixesMigratesAndTestsTheSyncFunctions) {
   EXPECT_FALSE(r.note("critical fixes migration completed").is_null());
   EXPECT_EQ(steps_with_rollback("migration.critical_fixes"),
             (std::set<std::string>{"migrate/version column", "migrate/unique event indexes", "migrate/sync tables",
-                                   "migrate/sync functions"}));
+                                   "migrate/sync functions", "migrate/monitoring views"}));
 }
 
 TEST_F(Shipped, CriticalFixesSkipsAnExistingVersionColumnAndRollsBackWhenItIsTheWrongType) {
@@ -260,7 +264,7 @@ TEST_F(Shipped, CriticalFixesSkipsAnExistingVersionColumnAndRollsBackWhenItIsThe
   EXPECT_EQ(skipped.value("reason", ""), "version column already exists");
   EXPECT_EQ(r.outcome.value("failed_step", ""), "verify/version column");
   EXPECT_NE(r.outcome["error"].value("message", "").find("expected integer DEFAULT 0"), std::string::npos) << r.outcome.dump();
-  EXPECT_EQ(r.events("rollback.end").size(), 3u);  // functions, tables, indexes: not the skipped column
+  EXPECT_EQ(r.events("rollback.end").size(), 4u);  // views, functions, tables, indexes: not the skipped column
   EXPECT_EQ(db.fingerprint(), before);
 }
 
@@ -272,7 +276,7 @@ TEST_F(Shipped, CriticalFixesRunsAgainWhereItAlreadyRan) {
   std::string after_first = db.fingerprint();
   auto again = run("migration.critical_fixes", {}, &db);
   expect_succeeded(again);
-  for (const char* s : {"version column", "unique event indexes", "sync tables", "sync functions"}) {
+  for (const char* s : {"version column", "unique event indexes", "sync tables", "sync functions", "monitoring views"}) {
     json end = again.step_end(s, "migrate");
     EXPECT_EQ(end.value("status", ""), "skipped") << s << " " << end.dump();
     EXPECT_NE(end.value("reason", "").find("already exist"), std::string::npos) << end.dump();
