@@ -30,6 +30,13 @@ using json = nlohmann::json;
 using std::chrono::milliseconds;
 
 const std::string k_dir = std::string(RUNBOOK_SOURCE_DIR) + "/runbooks/migration";
+// The real time a 24-hour watch may take: about 15 s in a release build (2,880 samples of 7
+// SQL metrics); sanitizers make everything two to three times slower.
+#ifdef __SANITIZE_ADDRESS__
+constexpr auto k_day_budget = std::chrono::seconds(150);
+#else
+constexpr auto k_day_budget = std::chrono::seconds(60);
+#endif
 constexpr const char* k_name = "migration.organizations_import_fix";
 
 /// A clock that moves only when the run sleeps, and then runs the changes scheduled for the
@@ -291,7 +298,7 @@ TEST_F(Seed003, PerformanceBandEscalatesASustainedDropToTheDbaAndTheWatchGoesOnF
   EXPECT_EQ(end["end"], "completed");
   EXPECT_EQ(end["samples"], 24 * 120);
   EXPECT_EQ(clk.elapsed(), 24h);
-  EXPECT_LT(took, 60s) << "a 24-hour watch on the fake clock";
+  EXPECT_LT(took, k_day_budget) << "a 24-hour watch on the fake clock";
   EXPECT_EQ(flag_history(), "");
   EXPECT_EQ(indexes(), "organizations_exact_name_type_active,unique_organization_name_type_ci");
 
