@@ -87,10 +87,14 @@ int cmd_log(std::vector<std::string> args) {
                 << (rec.contains("sqlstate") ? ", SQLSTATE " + rec.value("sqlstate", "") : "") << "]";
     }
     if (ev == "verify") std::cout << (rec.value("ok", false) ? "ok" : "failed");
+    if (ev == "guard" && rec.contains("ok"))
+      std::cout << rec.value("scope", "") << " guard " << rec.value("index", 0) << " of " << rec.value("of", 0) << ": "
+                << (rec["ok"].is_boolean() ? (rec["ok"].get<bool>() ? "yes" : "no: " + rec.value("reason", "")) : "raised");
     if (rec.contains("status")) std::cout << rec.value("status", "");
     if (rec.contains("attempt") && rec.value("attempt", 1) > 1) std::cout << " attempt " << rec.value("attempt", 1);
     if (rec.contains("duration_ms")) std::cout << " (" << format_duration(std::chrono::milliseconds(rec.value("duration_ms", 0LL))) << ")";
-    if (rec.contains("reason") && ev != "run.start") std::cout << " " << rec.value("reason", "");
+    if (rec.contains("skip_reason")) std::cout << " (" << rec.value("skip_reason", "") << ")";
+    if (rec.contains("reason") && ev != "run.start" && ev != "guard") std::cout << " " << rec.value("reason", "");
     if (rec.contains("message")) std::cout << rec.value("message", "");
     if (rec.contains("answer")) std::cout << rec.value("answer", "") << " (by " << rec.value("by", "") << ")";
     if (rec.contains("error") && rec["error"].is_object()) std::cout << "  error: " << rec["error"].value("message", "");

@@ -36,6 +36,9 @@ TEST(GuardCli, ARunSkippedByItsGuardExitsZeroAndHistorySaysWhy) {
   EXPECT_EQ(runs[0]["skip_reason"], "replicas are behind");
   auto table = cli.run({"history"});
   EXPECT_NE(table.out.find("skipped: replicas are behind"), std::string::npos) << table.out;
+  auto log = cli.run({"log", out["run"].get<std::string>()});
+  EXPECT_NE(log.out.find("runbook guard 2 of 2: no: replicas are behind"), std::string::npos) << log.out;
+  EXPECT_NE(log.out.find("ms) (replicas are behind)\n"), std::string::npos) << log.out;
   EXPECT_EQ(cli.run({"audit", "verify"}).exit_code, 0);
 }
 
