@@ -228,7 +228,7 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
                          "'; a runbook's name mirrors its path below runbooks/ (rename the file or the runbook)");
   spec_reader r(L, -1, book.where, "runbook '" + d.name + "'",
                 {"title", "description", "tags", "params", "on_error", "timeout", "target", "lock", "fixture",
-                 "escalation", "guard", "schedule"});
+                 "escalation", "guard", "schedule", "log_tables"});
   book.target = r.string("target");
   book.guards = read_guards(sb, r);
   book.lock = r.boolean("lock").value_or(false);
@@ -244,6 +244,18 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
   book.description = r.string("description").value_or("");
   if (auto t = r.duration("timeout")) book.timeout = *t;
   if (auto e = r.on_error("on_error")) book.on_err = *e;
+  if (r.get("log_tables") == LUA_TTABLE) {
+    std::size_t nt = lua_objlen(L, -1);
+    for (std::size_t i = 1; i <= nt; ++i) {
+      lua_rawgeti(L, -1, static_cast<int>(i));
+      if (lua_type(L, -1) != LUA_TSTRING) fail(book.where, r.owner() + ": log_tables must list table names as strings");
+      book.log_tables.push_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    r.type_error("log_tables", "a list of table names");
+  }
+  lua_pop(L, 1);
   if (r.get("tags") == LUA_TTABLE) {
     std::size_t nt = lua_objlen(L, -1);
     for (std::size_t i = 1; i <= nt; ++i) {

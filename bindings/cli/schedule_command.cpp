@@ -182,6 +182,9 @@ int cmd_schedule(std::vector<std::string> args) {
       cxxopts::value<std::string>()->default_value("5m"))(
       "log-format", "text or json (one JSON object per line on stderr)", cxxopts::value<std::string>()->default_value("text"))(
       "claims", "print the registry's latest claims (due time, status, host, pid, whether its scheduler lives)")(
+      "metrics-dir", "rewrite the Prometheus textfile DIR/runbook.prom at every wake, with each schedule's next due "
+                     "time (default: the config's metrics_dir); the runs it starts write it too",
+      cxxopts::value<std::string>())(
       "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>());
   auto r = p.parse();
   if (r.count("help")) return std::cout << p.options.help(), 0;
@@ -235,6 +238,7 @@ int cmd_schedule(std::vector<std::string> args) {
   std::vector<std::string> extra;
   if (!cfg.file.empty()) extra.insert(extra.end(), {"--config", fs::absolute(cfg.file).string()});
   extra.insert(extra.end(), {"--state-dir", state_path.string()});
+  if (auto m = opt_string(r, "metrics-dir")) extra.insert(extra.end(), {"--metrics-dir", fs::absolute(*m).string()});
   schedule::process_launcher launcher(shell::self_program(), extra);
 
   catalog_schedules cat = read_catalog(cfg);
@@ -263,12 +267,21 @@ int cmd_schedule(std::vector<std::string> args) {
       if (next.broken.count(e.runbook)) next.entries.push_back(e);
     return next.entries;
   };
+  std::optional<fs::path> metrics_dir = opt_string(r, "metrics-dir") ? std::optional(fs::path(*opt_string(r, "metrics-dir")))
+                                                                    : cfg.metrics_dir;
+  if (metrics_dir) *metrics_dir = fs::absolute(*metrics_dir);
   hooks.on_wake = [&]() -> std::optional<std::chrono::system_clock::time_point> {
     incidents.refresh();
     for (const auto& c : esc.advance()) log("incident.escalate", {{"change", incident::describe(c)}});
+    if (metrics_dir)
+      schedule::write_metrics(d, *metrics_dir, journal.path(),
+                              now.value_or(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now())), log);
     return esc.next_due();
   };
   int code = schedule::serve(d, signals, so, hooks, log);
+  if (metrics_dir)  // after the last runs ended: their outcomes beside the next due times
+    schedule::write_metrics(d, *metrics_dir, journal.path(),
+                            now.value_or(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now())), log);
   if (notifier)
     for (const auto& u : notifier->drain(cfg.alert_wait))
       log("alert.undelivered", {{"delivery", u.delivery}, {"channel", u.channel}, {"reason", u.reason}});

@@ -187,6 +187,9 @@ struct runbook_def {
   /// config's default_escalation.
   std::optional<std::string> escalation;
   std::optional<std::filesystem::path> fixture;  ///< SQL that seeds a --sandbox database
+  /// Tables the runbook keeps a history in (`log_tables = { "migration_log" }`), which its
+  /// rollback leaves on purpose: a rehearsal reports rows added there as notes, not differences.
+  std::vector<std::string> log_tables;
   milliseconds timeout{10 * 60 * 1000};  ///< default per-step time limit
   std::vector<guard_def> guards;          ///< checked before the first phase; a no skips the run
   std::optional<schedule_def> schedule;   ///< when `runbook schedule` starts it

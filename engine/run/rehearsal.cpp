@@ -20,6 +20,28 @@ namespace {
 /// notes: sequences never roll back in PostgreSQL, so a rollback that restored every row
 /// leaves them ahead, and that is not a failed rollback. A sequence that went back, or changed
 /// otherwise (increment, owner), stays a difference.
+/// Moves "table T: N rows more" out of the differences into notes for the runbook's
+/// log_tables: a history of what happened (migration_log) is kept by the rollback on purpose.
+/// Rows fewer, changed content or a changed structure stay differences.
+void set_aside_log_tables(rehearsal_result& res, const std::vector<std::string>& tables) {
+  if (tables.empty()) return;
+  std::vector<std::string> kept, noted;
+  for (auto& line : res.diff) {
+    bool log_rows = false;
+    for (std::string t : tables) {
+      if (t.rfind("public.", 0) == 0) t = t.substr(7);  // the diff names public tables unqualified
+      std::string head = "table " + t + ": ";
+      const std::string tail = " more";
+      log_rows = log_rows || (line.rfind(head, 0) == 0 && line.size() > head.size() + tail.size() &&
+                              line.compare(line.size() - tail.size(), tail.size(), tail) == 0 &&
+                              line.find("row", head.size()) != std::string::npos);
+    }
+    (log_rows ? noted : kept).push_back(std::move(line));
+  }
+  res.diff = std::move(kept);
+  for (const auto& n : noted) res.notes.push_back(n + " (a log table of the runbook: its rollback keeps it on purpose)");
+}
+
 void set_aside_advanced_sequences(rehearsal_result& res) {
   const std::string marker = ": last_value changed from ";
   std::vector<std::string> kept;
@@ -214,6 +236,7 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
     int after = fp.take(probe_ctx, options.fingerprint);
     res.diff = fp.diff(probe_ctx, before, after);
     if (!options.strict_sequences) set_aside_advanced_sequences(res);
+    set_aside_log_tables(res, book.log_tables);
     res.ok = res.diff.empty() && res.forward.status != status::rollback_failed;
     if (res.has_rollback && !res.diff.empty() && !no_rollback.empty())
       res.notes.insert(res.notes.begin(), "steps with no rollback handler: " + join(no_rollback, ", "));

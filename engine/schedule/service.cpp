@@ -1,6 +1,8 @@
 // The scheduler's main loop on a signalfd: due times, child exits, reload and a graceful stop.
 #include "engine/schedule/service.hpp"
 
+#include "engine/report/metrics_file.hpp"
+
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -158,6 +160,23 @@ int serve(daemon& d, signal_inbox& signals, const service_options& opts, const s
   log("schedule.stopped", {{"unsuccessful", d.unsuccessful()}});
   if (stop_requested) return 0;
   return opts.once && d.unsuccessful() > 0 ? 1 : 0;
+}
+
+void write_metrics(const daemon& d, const std::filesystem::path& dir, const std::filesystem::path& audit_path,
+                   sys_seconds now, const event_sink& log) {
+  std::vector<report::schedule_series> series;
+  for (const auto& e : d.entries()) {
+    report::schedule_series s;
+    s.runbook = e.runbook;
+    s.target = e.target;
+    s.next_due = static_cast<double>(e.when.next_after(now).time_since_epoch().count());
+    series.push_back(std::move(s));
+  }
+  try {
+    report::write_metrics(dir, audit_path, series);
+  } catch (const std::exception& ex) {
+    log("schedule.metrics_failed", {{"dir", dir.string()}, {"error", ex.what()}});
+  }
 }
 
 }  // namespace rb::schedule

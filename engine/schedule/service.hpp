@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -57,6 +58,12 @@ struct service_hooks {
 /// run it started did not succeed.
 int serve(daemon& d, signal_inbox& signals, const service_options& opts, const service_hooks& hooks,
           const event_sink& log);
+
+/// Rewrites the Prometheus textfile dir/runbook.prom (engine/report/metrics_file) with the
+/// schedules' next due times after `now` beside what the audit log says of the runs. A
+/// failure is logged as `schedule.metrics_failed`, never fatal.
+void write_metrics(const daemon& d, const std::filesystem::path& dir, const std::filesystem::path& audit_path,
+                   sys_seconds now, const event_sink& log);
 
 /// One log line: "2026-12-03T16:00:00.123Z schedule.start runbook=x target=y due=..." or, with
 /// `as_json`, {"ts": ..., "event": ..., fields...}.

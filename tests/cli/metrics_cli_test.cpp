@@ -135,4 +135,32 @@ TEST(MetricsCli, AFleetRunRewritesItForEveryMember) {
   EXPECT_EQ(rc, 0) << said;
 }
 
+// The scheduler writes the next due time of every schedule beside the outcomes of the runs it
+// started (which write the file too): after `schedule --once`, both are there and promtool
+// accepts the file.
+TEST(MetricsCli, TheSchedulerWritesEachSchedulesNextDueTime) {
+  temp_dir dir{"rb-cli-metrics-schedule"};
+  std::string dsn = rb::testing::fresh_database("metrics_schedule");
+  dir.write("runbook.lua", "return { targets = { primary = { dsn = '" + dsn + "' } } }\n");
+  dir.write("runbooks/ops/every5.lua", R"lua(runbook "ops.every5" {
+    schedule = "*/5 * * * *",
+    step "s" { run = function(ctx) ctx.db:scalar("select 1") end },
+  })lua");
+  std::filesystem::create_directories(dir.path() / "metrics");
+  cli_sandbox cli(dir.path());
+  auto r = cli.run({"schedule", "--once", "--now", "2026-12-03T03:05:00Z", "--metrics-dir", (dir.path() / "metrics").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::filesystem::path file = dir.path() / "metrics" / "runbook.prom";
+  std::string text = slurp(file);
+  auto [rc, said] = promtool_check(file);
+  EXPECT_EQ(rc, 0) << said << "\n" << text;
+  // 2026-12-03T03:10:00Z, the next due time after the pretended now
+  EXPECT_NE(text.find("runbook_schedule_next_due_timestamp_seconds{runbook=\"ops.every5\",target=\"primary\"} 1796267400"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("runbook_runs_total{runbook=\"ops.every5\",target=\"primary\",outcome=\"succeeded\"} 1"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
