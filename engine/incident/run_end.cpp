@@ -41,7 +41,10 @@ run_end_report on_run_end(audit::log& journal, const policy_set& policies, alert
     }
     std::vector<std::string> ids;
     for (const incident* inc : incidents.list())
-      if (inc->is_open() && inc->runbook == book.name && inc->target == target) ids.push_back(inc->id);
+      // Not those this run raised itself (escalate{}, a watch's escalation): a run that
+      // escalated and then ended well says nothing about whether what it escalated is over.
+      if (inc->is_open() && inc->runbook == book.name && inc->target == target && inc->source_run != outcome.run_id)
+        ids.push_back(inc->id);
     for (const auto& id : ids)
       rep.changes.push_back(esc.resolve(id, "run " + outcome.run_id, "", "run succeeded"));
   } catch (const std::exception& e) {

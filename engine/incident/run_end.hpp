@@ -26,7 +26,8 @@ struct run_end_report {
 /// `failed`, `rolled_back` or `rollback_failed` and the runbook's `escalation` or the config's
 /// `default_escalation` names a policy, opens an incident for (runbook, target, "run failed")
 /// or joins the open one (severity `critical` for rollback_failed, else `error`). When it
-/// succeeded, resolves every open incident of the same runbook and target. Never throws: an
+/// succeeded, resolves every open incident of the same runbook and target that an earlier run
+/// opened (those this run raised with escalate{} or a watch stay open). Never throws: an
 /// incident problem never changes the run's outcome.
 run_end_report on_run_end(audit::log& journal, const policy_set& policies, alert::notifier* notifier,
                           const clock& clk, const run::run_outcome& outcome, const run::runbook_def& book,

@@ -135,6 +135,7 @@ trigger::watch_result run_watch(run_context& ctx, const phase_def& phase, const 
     // Nothing was sampled: the run ends failed, and nothing is rolled back for it.
     std::string reason = std::string("cannot start: ") + e.what();
     ctx.audit("watch.error", {{"watch", w.name}, {"phase", phase.name}, {"error", reason}}, true);
+    ctx.out().message("watch '" + w.name + "' " + reason);
     trigger::watch_result r;
     r.end = trigger::watch_end::abort;
     r.reason = reason;

@@ -302,8 +302,8 @@ TEST_F(Seed003, PerformanceBandEscalatesASustainedDropToTheDbaAndTheWatchGoesOnF
   EXPECT_EQ(flag_history(), "");
   EXPECT_EQ(indexes(), "organizations_exact_name_type_active,unique_organization_name_type_ci");
 
-  // The escalation opened an incident at level 2 (the DBA) while the watch went on; the run's
-  // success at the end of the day resolved it.
+  // The escalation opened an incident at level 2 (the DBA) while the watch went on; it stays
+  // open when the run ends well: the DBA's maintenance-window rollback is still to decide.
   auto opened = events("incident.open");
   ASSERT_EQ(opened.size(), 1u) << describe();
   EXPECT_EQ(opened[0]["level"], 2);
@@ -313,7 +313,7 @@ TEST_F(Seed003, PerformanceBandEscalatesASustainedDropToTheDbaAndTheWatchGoesOnF
   ASSERT_EQ(inc.size(), 1u);
   EXPECT_EQ(inc[0].level, 2);
   EXPECT_EQ(inc[0].severity, "error");
-  EXPECT_EQ(inc[0].state, "resolved");
+  EXPECT_EQ(inc[0].state, "open");
   EXPECT_TRUE(inc[0].opened_at == clk.wall_at(61min));
   bool dba_told = false;
   for (const auto& a : events("alert.sent"))

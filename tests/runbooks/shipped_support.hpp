@@ -45,6 +45,11 @@ struct run_result {
       if (phase.empty() || r.value("phase", "") == phase) return r;
     return json();
   }
+  json phase_end(const std::string& phase) const {
+    for (const auto& r : events("phase.end"))
+      if (r.value("phase", "") == phase) return r;
+    return json();
+  }
   bool logged(const std::string& text) const {
     for (const auto& r : events("log"))
       if (r.value("message", "").find(text) != std::string::npos) return true;

@@ -13,6 +13,7 @@
 #include "engine/db/connection.hpp"
 #include "tests/support/cli.hpp"
 #include "tests/support/pg_fixture.hpp"
+#include "tests/runbooks/shipped_support.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -48,44 +49,7 @@ const std::set<std::string> k_tested = {
     "troubleshoot.recovery_check",
 };
 
-/// One finished run: the CLI's result, its --json outcome and its audit records.
-struct run_result {
-  rb::shell::process_result proc;
-  json outcome;
-  std::vector<json> records;
-
-  std::string status() const { return outcome.value("status", "?"); }
-  std::string describe() const { return proc.out + "\n" + proc.err; }
-
-  std::vector<json> events(const std::string& event, const std::string& step = "") const {
-    std::vector<json> out;
-    for (const auto& r : records)
-      if (r.value("event", "") == event && (step.empty() || r.value("step", "") == step)) out.push_back(r);
-    return out;
-  }
-  /// The fields of the note with this message (null if there is none).
-  json note(const std::string& message) const {
-    for (const auto& r : events("note"))
-      if (r.value("message", "") == message) return r.value("fields", json());
-    return json();
-  }
-  /// The step.end record of this step (of this phase, when given).
-  json step_end(const std::string& step, const std::string& phase = "") const {
-    for (const auto& r : events("step.end", step))
-      if (phase.empty() || r.value("phase", "") == phase) return r;
-    return json();
-  }
-  json phase_end(const std::string& phase) const {
-    for (const auto& r : events("phase.end"))
-      if (r.value("phase", "") == phase) return r;
-    return json();
-  }
-  bool logged(const std::string& text) const {
-    for (const auto& r : events("log"))
-      if (r.value("message", "").find(text) != std::string::npos) return true;
-    return false;
-  }
-};
+using rb::testing::shipped::run_result;
 
 /// A database of the test cluster (or of `cluster`) with a shipped fixture loaded.
 struct fixture_db {
