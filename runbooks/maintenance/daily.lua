@@ -1,7 +1,9 @@
 -- Seed 001 (Migration Execution Guide), "Scheduled Maintenance - Daily Tasks": refresh the
 -- summary views without blocking their readers (CONCURRENTLY, which needs a unique index on
 -- the view and a populated view), then update the statistics of the busiest tables.
--- Run it once a day (there is no `schedule` yet: cron `runbook run maintenance.daily --yes`).
+-- Runs every day at 03:00 UTC under `runbook schedule`; a long transaction or a blocked lock
+-- on the database postpones it (the guard says why; the run is skipped, not failed).
+local guards = require "guards"
 local VIEWS = { "message_feedback_summary", "monthly_usage_summary" }
 
 runbook "maintenance.daily" {
@@ -11,6 +13,8 @@ runbook "maintenance.daily" {
   tags = { "maintenance", "daily", "seed-001" },
   fixture = "platform.sql",
   lock = true,
+  schedule = { cron = "0 3 * * *", tz = "UTC", missed = "once" },
+  guard = { guards.no_long_transactions("5m"), guards.no_blocking_locks() },
 
   phase "refresh" {
     step "views can refresh concurrently" {

@@ -4,13 +4,15 @@
 -- archived_by_run) and its last activity (metadata last_activity_at: the updated_at trigger
 -- stamps the archiving itself as an update). The seed's export of old usage metrics to the
 -- data warehouse depends on the warehouse and is not part of this runbook.
--- Run it once a month (there is no `schedule` yet: cron `runbook run maintenance.monthly --yes`).
+-- Runs on the first of every month at 05:00 UTC under `runbook schedule` (scheduled runs are
+-- confirmed: `runbook schedule` starts them with --yes).
 runbook "maintenance.monthly" {
   title = "Monthly maintenance: archive old conversations",
   description = "Marks conversations without activity for `months` months as archived.",
   tags = { "maintenance", "monthly", "seed-001" },
   fixture = "platform.sql",
   lock = true,
+  schedule = { cron = "0 5 1 * *", tz = "UTC", missed = "once" },
   params = {
     months = { type = "integer", default = 6, doc = "archive conversations not updated for this many months" },
   },

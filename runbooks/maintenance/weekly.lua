@@ -2,13 +2,17 @@
 -- the platform tables to reclaim space, then record every table's size (total, heap,
 -- indexes) in the audit log, largest first. VACUUM cannot run inside a transaction, so this
 -- runbook has none: each statement commits on its own.
--- Run it once a week (there is no `schedule` yet: cron `runbook run maintenance.weekly --yes`).
+-- Runs every Sunday at 04:00 UTC under `runbook schedule`; VACUUM waits for no long transaction
+-- (the guard skips the run while one is open, saying so).
+local guards = require "guards"
 runbook "maintenance.weekly" {
   title = "Weekly maintenance: vacuum and table sizes",
   description = "VACUUM ANALYZE conversations, messages, feedback and usage_metrics, then log table sizes.",
   tags = { "maintenance", "weekly", "seed-001" },
   fixture = "platform.sql",
   lock = true,
+  schedule = { cron = "0 4 * * sun", tz = "UTC", missed = "once" },
+  guard = { guards.no_long_transactions("5m") },
   params = {
     top = { type = "integer", default = 20, doc = "how many of the largest tables to log" },
   },

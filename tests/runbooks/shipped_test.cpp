@@ -391,6 +391,16 @@ TEST_F(Shipped, MonthlyArchivesOnlyOldConversationsAndMarksThem) {
 
 // Undoing the archive restores every row exactly as it was: updated_at too, which the
 // updated_at trigger would otherwise set to the time of the undo (data loss for "last activity").
+// Seed 001's maintenance runs daily, weekly and monthly under `runbook schedule`.
+TEST_F(Shipped, MaintenanceIsScheduledDailyWeeklyAndMonthly) {
+  auto r = cli.run({"schedule", "--list", "--now", "2026-12-03T00:00:00Z"}, env());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* line : {"maintenance.daily   -      0 3 * * *   UTC once   2026-12-03 03:00 UTC 2026-12-03T03:00:00Z",
+                           "maintenance.weekly  -      0 4 * * sun UTC once   2026-12-06 04:00 UTC 2026-12-06T04:00:00Z",
+                           "maintenance.monthly -      0 5 1 * *   UTC once   2027-01-01 05:00 UTC 2027-01-01T05:00:00Z"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\nnot in\n" << r.out;
+}
+
 TEST_F(Shipped, MonthlyRollbackRestoresConversationsExactly) {
   fixture_db db("maintenance/platform.sql");
   const std::string rows = "SELECT md5(string_agg(c::text, '|' ORDER BY id)) FROM conversations c";
