@@ -37,7 +37,8 @@ std::string closest(const trigger::watch_def& w, const json& state, milliseconds
 
 std::string value_text(const trigger::sample& s, const std::string& name) {
   auto it = s.find(name);
-  if (it == s.end() || std::holds_alternative<std::monostate>(it->second)) return "unread";
+  if (it == s.end()) return "unread";  // the read failed (its error is in the sample record)
+  if (std::holds_alternative<std::monostate>(it->second)) return "null";  // read: SQL NULL
   return trigger::to_string(it->second);
 }
 

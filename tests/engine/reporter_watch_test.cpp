@@ -62,6 +62,10 @@ TEST(ReporterWatch, WithoutATerminalEachSampleIsOnePlainLine) {
   auto w = two_metrics();
   r.watch_sample(w, sample{{"success_rate", 0.95}, {"blocked", 2.0}}, 30s, nlohmann::json::object());
   EXPECT_EQ(out.str(), "  30.0s: success_rate=0.95 blocked=2\n");
+  // A metric read as SQL NULL is not a failed read.
+  out.str("");
+  r.watch_sample(w, sample{{"success_rate", std::monostate{}}}, 60s, nlohmann::json::object());
+  EXPECT_EQ(out.str(), "  1m: success_rate=null blocked=unread\n");
 }
 
 }  // namespace
