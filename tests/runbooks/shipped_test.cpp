@@ -26,6 +26,10 @@ const std::string k_shipped = std::string(RUNBOOK_SOURCE_DIR) + "/runbooks";
 /// The example config migration.organizations_import_fix needs (its escalation policy).
 const std::string k_import_fix_config = k_shipped + "/migration/organizations_import_fix.config";
 
+/// migration.critical_fixes runs only in its maintenance window (02:00-04:00 UTC) unless told
+/// otherwise; tests/runbooks/seed001_002_test.cpp tests the window itself.
+const std::vector<std::string> k_any_time = {"--param", "window=any"};
+
 /// Every runbook shipped in runbooks/: a new one must get a test here.
 const std::set<std::string> k_tested = {
     "demo.hello",
@@ -203,7 +207,7 @@ TEST_F(Shipped, PlatformTablesFailingVerificationDropsEverythingItCreated) {
 }
 
 TEST_F(Shipped, CriticalFixesMigratesAndTestsTheSyncFunctions) {
-  auto r = run("migration.critical_fixes");
+  auto r = run("migration.critical_fixes", k_any_time);
   expect_succeeded(r);
   EXPECT_EQ(r.step_end("version column", "migrate").value("status", ""), "succeeded");
   for (const char* s : {"version column", "unique constraints", "new tables", "RPC functions",
@@ -220,7 +224,7 @@ TEST_F(Shipped, CriticalFixesSkipsAnExistingVersionColumnAndRollsBackWhenItIsThe
   // the verification fails and everything else the migration created is dropped again.
   fixture_db db("migration/critical_fixes.sql", "ALTER TABLE messenger_conversations ADD COLUMN version TEXT");
   std::string before = db.fingerprint();
-  auto r = run("migration.critical_fixes", {}, &db);
+  auto r = run("migration.critical_fixes", k_any_time, &db);
   EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
   EXPECT_EQ(r.status(), "rolled_back") << r.describe();
   json skipped = r.step_end("version column", "migrate");
@@ -236,9 +240,9 @@ TEST_F(Shipped, CriticalFixesSkipsAnExistingVersionColumnAndRollsBackWhenItIsThe
 // every migrate step is skipped with its reason audited, and the verification passes.
 TEST_F(Shipped, CriticalFixesRunsAgainWhereItAlreadyRan) {
   fixture_db db("migration/critical_fixes.sql");
-  expect_succeeded(run("migration.critical_fixes", {}, &db));
+  expect_succeeded(run("migration.critical_fixes", k_any_time, &db));
   std::string after_first = db.fingerprint();
-  auto again = run("migration.critical_fixes", {}, &db);
+  auto again = run("migration.critical_fixes", k_any_time, &db);
   expect_succeeded(again);
   for (const char* s : {"version column", "unique event indexes", "sync tables", "sync functions", "monitoring views"}) {
     json end = again.step_end(s, "migrate");
@@ -254,7 +258,9 @@ TEST_F(Shipped, CriticalFixesRunsAgainWhereItAlreadyRan) {
 // runs advanced in sequences is a note (sequences never roll back), not a failure.
 TEST_F(Shipped, MigrationsRehearseGreen) {
   for (const char* name : {"migration.critical_fixes", "migration.platform_tables"}) {
-    auto r = cli.run({"rehearse", name, "--sandbox", "--json"}, env());
+    std::vector<std::string> argv{"rehearse", name, "--sandbox", "--json"};
+    if (std::string(name) == "migration.critical_fixes") argv.insert(argv.end(), k_any_time.begin(), k_any_time.end());
+    auto r = cli.run(argv, env());
     EXPECT_EQ(r.exit_code, 0) << name << "\n" << r.out << r.err;
     json j = json::parse(r.out, nullptr, false);
     ASSERT_TRUE(j.is_object()) << r.out << r.err;
