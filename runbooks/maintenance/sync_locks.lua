@@ -69,9 +69,11 @@ runbook "maintenance.sync_locks" {
         if #pages == 0 then return { alerted = false } end
         local names = {}
         for i, p in ipairs(pages) do names[i] = p.page_id end
+        local shown = table.concat(names, ", ", 1, math.min(#names, 10))
+        if #names > 10 then shown = shown .. string.format(" and %d more", #names - 10) end
         alert.send {
           severity = ctx.params.severity,
-          summary = string.format("%d stuck sync lock(s) removed: %s", #pages, table.concat(names, ", ")),
+          summary = string.format("%d stuck sync lock(s) removed: %s", #pages, shown),
           details = { locks = pages, hint = "a sync that crashed held them; its pages could not sync (409)" },
         }
         return { alerted = true, pages = names }
