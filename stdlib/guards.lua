@@ -95,4 +95,22 @@ function guards.between(start, finish, tz)
   end
 end
 
+--- A maintenance window written as one string, "02:00-04:00" (crossing midnight works too), in
+--- `tz` (default UTC); "any" lets the run go at any time. Either may be a function(ctx)
+--- returning the window (and the zone), so params can decide:
+---   guard = guards.maintenance_window(function(ctx) return ctx.params.window, ctx.params.tz end)
+function guards.maintenance_window(window, tz)
+  return function(ctx)
+    local w, z = window, tz
+    if type(window) == "function" then w, z = window(ctx) end
+    z = z or "UTC"
+    if w == "any" then return true end
+    local start, finish = tostring(w):match("^%s*(%d%d?:%d%d)%s*%-%s*(%d%d?:%d%d)%s*$")
+    if not start then
+      error(string.format("maintenance window '%s' is not HH:MM-HH:MM or 'any'", tostring(w)), 0)
+    end
+    return guards.between(start, finish, z)(ctx)
+  end
+end
+
 return guards

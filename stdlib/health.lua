@@ -84,4 +84,32 @@ function health.table_size(db, tbl)
                            (pg_total_relation_size($1::regclass) - pg_relation_size($1::regclass))::float8 AS indexes]], tbl)[1]
 end
 
+--- Runs a query under EXPLAIN (ANALYZE, FORMAT JSON) -- it really runs, so use it on SELECTs --
+--- and returns what a performance check looks at: { ms = execution time, planning_ms,
+--- indexes = { the indexes it scans, in plan order }, nodes = { node types, in plan order },
+--- seq_scans = { tables it reads whole }, plan = the decoded plan (its root node) }.
+---   local e = health.explain(ctx.db, "SELECT * FROM messages WHERE conversation_id = $1", id)
+---   check(health.uses_index(e, "idx_messages_conversation_created"), "no index scan")
+function health.explain(db, sql, ...)
+  local top = db:scalar("EXPLAIN (ANALYZE, FORMAT JSON) " .. sql, ...)[1]
+  local r = { ms = top["Execution Time"], planning_ms = top["Planning Time"], indexes = {}, nodes = {},
+              seq_scans = {}, plan = top.Plan }
+  local function walk(node)
+    r.nodes[#r.nodes + 1] = node["Node Type"]
+    if node["Index Name"] then r.indexes[#r.indexes + 1] = node["Index Name"] end
+    if node["Node Type"] == "Seq Scan" then r.seq_scans[#r.seq_scans + 1] = node["Relation Name"] end
+    for _, child in ipairs(node.Plans or {}) do walk(child) end
+  end
+  walk(top.Plan)
+  return r
+end
+
+--- True when an explain result (health.explain) scans the index `name`.
+function health.uses_index(e, name)
+  for _, i in ipairs(e.indexes) do
+    if i == name then return true end
+  end
+  return false
+end
+
 return health

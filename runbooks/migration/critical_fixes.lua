@@ -6,7 +6,10 @@
 -- it the guide's four verification queries (step 1.2), a test of the sync lock and of
 -- duplicate-free upserts (5.1, 5.4), and its ten success criteria; its rollback plan (step 2)
 -- is the rollback handlers. The 48 hours of monitoring after it are monitor.critical_fixes.
+-- Prerequisites 2. "Schedule maintenance window": it runs only inside `window` (in `tz`); outside
+-- it the run is skipped, saying so (exit 0). `--param window=any` runs it now.
 local backup = require "backup"
+local guards = require "guards"
 
 local FUNCTIONS = { "acquire_sync_lock", "release_sync_lock", "upsert_conversation_with_events",
                     "bulk_upsert_conversations_with_events" }
@@ -49,7 +52,11 @@ runbook "migration.critical_fixes" {
   tags = { "migration", "seed-002" },
   fixture = "critical_fixes.sql",
   lock = true,
+  guard = guards.maintenance_window(function(ctx) return ctx.params.window, ctx.params.tz end),
   params = {
+    window = { type = "string", default = "02:00-04:00",
+               doc = "the maintenance window, HH:MM-HH:MM in tz; 'any' to run outside one" },
+    tz = { type = "string", default = "UTC", doc = "the window's time zone (tz database name)" },
     backup_dir = { type = "string", default = "backups", doc = "where the backup goes (relative: to the working directory)" },
     min_completion_rate = { type = "number", default = 0.95, doc = "success criterion: share of finished syncs that completed" },
     min_syncs = { type = "integer", default = 20, doc = "finished syncs needed before the completion rate is judged" },

@@ -378,6 +378,25 @@ TEST_F(Db, StdlibHealthChecksWork) {
   EXPECT_EQ(logged(), (strings{"1 1 true false"}));
 }
 
+TEST_F(Db, StdlibHealthExplainReadsTheAnalyzedPlan) {
+  sql("create table m (id serial primary key, conv int, at timestamptz default now()); "
+      "create index m_conv_at on m (conv, at); insert into m (conv) select g % 50 from generate_series(1, 5000) g; analyze m");
+  auto o = run(R"lua(local health = require "health"
+  runbook "t" { step "s" { run = function(ctx)
+    local e = health.explain(ctx.db, "select * from m where conv = $1 order by at", 7)
+    ctx.log(table.concat(e.indexes, ","), tostring(health.uses_index(e, "m_conv_at")), tostring(health.uses_index(e, "nope")),
+            tostring(e.ms >= 0 and e.planning_ms >= 0), tostring(e.plan["Actual Rows"] == 100), #e.seq_scans)
+    local all = health.explain(ctx.db, "select count(*) from m")
+    ctx.log(table.concat(all.nodes, ">"), table.concat(all.seq_scans, ","), #all.indexes)
+  end } })lua");
+  ASSERT_EQ(o.status, "succeeded") << (o.error ? o.error->describe() : "");
+  auto lines = logged();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "m_conv_at true false true true 0");
+  EXPECT_EQ(lines[1].substr(lines[1].size() - 4), " m 0") << lines[1];
+  EXPECT_NE(lines[1].find("Seq Scan"), std::string::npos) << lines[1];
+}
+
 }  // namespace
 
 namespace {

@@ -95,5 +95,27 @@ TEST_F(Guards, BetweenIsAMaintenanceWindowInAZone) {
   EXPECT_EQ(verdict("guards.between(\"" + at((h + 22) % 24) + "\", \"" + at((h + 2) % 24) + "\", \"Asia/Tokyo\")"), "yes");
 }
 
+TEST_F(Guards, MaintenanceWindowIsOneStringOrAnyOrWhatTheParamsSay) {
+  auto c = rb::testing::connect(dsn);
+  int h = std::stoi(rb::testing::scalar(*c, "select to_char(now() at time zone 'Asia/Tokyo', 'HH24')"));
+  auto at = [](int x) { return (x < 10 ? "0" : "") + std::to_string(x) + ":00"; };
+  std::string inside = at(h) + "-" + at((h + 2) % 24), outside = at((h + 3) % 24) + "-" + at((h + 4) % 24);
+  EXPECT_EQ(verdict("guards.maintenance_window(\"" + inside + "\", \"Asia/Tokyo\")"), "yes");
+  std::string v = verdict("guards.maintenance_window(\"" + outside + "\", \"Asia/Tokyo\")");
+  EXPECT_EQ(v.rfind("no: outside the maintenance window " + at((h + 3) % 24) + "-" + at((h + 4) % 24) + " Asia/Tokyo", 0), 0u)
+      << v;
+  EXPECT_EQ(verdict(R"(guards.maintenance_window("any"))"), "yes");
+  // from a function of the run (its params), window and zone
+  v = verdict("guards.maintenance_window(function() return \"" + outside + "\", \"Asia/Tokyo\" end)");
+  EXPECT_EQ(v.rfind("no: outside the maintenance window", 0), 0u) << v;
+  // a window that is no window raises: the guard is broken, not a no
+  auto o = run(R"lua(local guards = require "guards"
+    runbook "t" { step "s" { run = function(ctx) guards.maintenance_window("2am-4am")(ctx) end } })lua");
+  EXPECT_EQ(o.status, "failed");
+  ASSERT_TRUE(o.error);
+  EXPECT_NE(o.error->describe().find("maintenance window '2am-4am' is not HH:MM-HH:MM or 'any'"), std::string::npos)
+      << o.error->describe();
+}
+
 }  // namespace
 }  // namespace rb

@@ -217,7 +217,7 @@ TEST_F(Seed, ErrorRateWatchAlertsOnceAbove25Percent) {
 // ---- seed 002 ----------------------------------------------------------------------------
 
 TEST_F(Seed, CriticalFixesBacksUpChecksTheServerAndMeetsTheSuccessCriteria) {
-  auto r = run(cli, "migration.critical_fixes", {"--param", "backup_dir=" + backups()});
+  auto r = run(cli, "migration.critical_fixes", {"--param", "backup_dir=" + backups(), "--param", "window=any"});
   ASSERT_EQ(r.proc.exit_code, 0) << r.describe();
   EXPECT_GE(r.step_end("PostgreSQL version")["result"].value("server_version_num", 0), 130000);
   json priv = r.step_end("privileges")["result"];
@@ -248,7 +248,7 @@ TEST_F(Seed, CriticalFixesFailingACriterionUndoesTheMigration) {
                          "FROM generate_series(1, 20) g;");
   std::vector<std::string> data = {"messenger_conversations", "contact_interaction_events", "sync_state", "sync_locks"};
   std::string before = db.rows_of(data);
-  auto r = run(cli, "migration.critical_fixes", {"--param", "backup_dir=" + backups()}, db.dsn);
+  auto r = run(cli, "migration.critical_fixes", {"--param", "backup_dir=" + backups(), "--param", "window=any"}, db.dsn);
   EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
   EXPECT_EQ(r.outcome.value("failed_step", ""), "success criteria/sync completion rate improved");
   EXPECT_NE(r.outcome["error"].value("message", "").find("90.0% is below 95.0%"), std::string::npos) << r.outcome.dump();
