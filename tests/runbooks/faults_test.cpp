@@ -71,11 +71,19 @@ std::string show(fault k) {
 // ---- the fingerprint -------------------------------------------------------------------
 
 /// A runbook of the test's own that returns stdlib fingerprint.take() of its target as its
-/// step's result (the audit holds it).
+/// step's result, flattened to "schemas/public/tables/users/hash" = value (a step's result is
+/// audited four tables deep; deeper ones would read "<table>").
 constexpr const char* k_fingerprint_runbook = R"lua(
 local fingerprint = require "fingerprint"
+local function flatten(t, prefix, out)
+  for k, v in pairs(t) do
+    local path = prefix == "" and tostring(k) or (prefix .. "/" .. tostring(k))
+    if type(v) == "table" then flatten(v, path, out) else out[path] = v end
+  end
+  return out
+end
 runbook "faults.fingerprint" {
-  step "take" { run = function(ctx) return fingerprint.take(ctx.db) end },
+  step "take" { run = function(ctx) return flatten(fingerprint.take(ctx.db), "", {}) end },
 }
 )lua";
 
@@ -175,10 +183,11 @@ class Faults : public ::testing::TestWithParam<fault_case> {
   }
 };
 
-/// A session of this database, other than `self`, waiting on a lock; 0 when none.
+/// The run's session of this database (the engine's connections are application "runbook")
+/// waiting on a lock; 0 when none.
 int waiting_backend(rb::db::connection& admin) {
   auto r = admin.exec("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                      "AND wait_event_type = 'Lock' ORDER BY backend_start LIMIT 1");
+                      "AND application_name = 'runbook' AND wait_event_type = 'Lock' ORDER BY backend_start LIMIT 1");
   return r.rows.empty() ? 0 : std::stoi(r.rows[0][0].text);
 }
 
@@ -194,7 +203,7 @@ TEST_P(Faults, RestoresTheDatabaseAuditsTheDecisionAndAlerts) {
   }
   if (!c.inject.empty()) server.run_sql(c.inject, db.name);
   json before = fingerprint(db.dsn);
-  ASSERT_TRUE(before.is_object() && before.contains("schemas")) << before.dump().substr(0, 500);
+  ASSERT_TRUE(before.is_object() && before.contains("digest")) << before.dump().substr(0, 500);
 
   int exit_code = -3;
   std::vector<json> recs;
@@ -251,6 +260,11 @@ TEST_P(Faults, RestoresTheDatabaseAuditsTheDecisionAndAlerts) {
   EXPECT_EQ(end[0].value("status", ""), c.status);
   EXPECT_EQ(end[0].value("failed_step", ""), c.failed_step);
   EXPECT_NE(end[0].dump().find(c.error), std::string::npos) << end[0].dump();
+  if (c.kind == fault::killed_connection) {
+    // "terminating connection due to administrator command": the run saw its session go
+    EXPECT_EQ(end[0]["error"].value("class", ""), "connection") << end[0].dump();
+    EXPECT_EQ(end[0]["error"].value("sqlstate", ""), "57P01") << end[0].dump();
+  }
 
   // The decision: the failed step, and the rollback path with each handler that had to run.
   std::string phase = c.failed_step.substr(0, c.failed_step.find('/'));
@@ -296,6 +310,30 @@ TEST_P(Faults, RestoresTheDatabaseAuditsTheDecisionAndAlerts) {
   EXPECT_TRUE(diff.empty()) << words;
 }
 
+// The comparison itself: a changed row, a new index and a sequence moved back are differences;
+// a sequence that only advanced and a kept table's rows are not.
+TEST_F(Faults, FingerprintComparisonSeesWhatAFailedRollbackWouldLeave) {
+  rb::testing::shipped::fixture_db db("migration/rollback_users.sql");
+  json before = fingerprint(db.dsn);
+  db.scalar("SELECT nextval('users_id_seq')");
+  db.scalar("CREATE TABLE kept_log (id int)");
+  db.scalar("INSERT INTO kept_log VALUES (1)");
+  std::vector<std::string> diff;
+  differences(before, fingerprint(db.dsn), "", {"kept_log"}, diff);
+  EXPECT_TRUE(diff.empty()) << diff.front();
+
+  db.scalar("UPDATE users SET display_name = 'changed' WHERE id = (SELECT min(id) FROM users)");
+  db.scalar("CREATE INDEX extra ON users (display_name)");
+  db.scalar("SELECT setval('users_id_seq', 1)");
+  diff.clear();
+  differences(before, fingerprint(db.dsn), "", {"kept_log"}, diff);
+  std::string words;
+  for (const auto& d : diff) words += d + "\n";
+  EXPECT_NE(words.find("/tables/users/hash"), std::string::npos) << words;
+  EXPECT_NE(words.find("/indexes/extra"), std::string::npos) << words;
+  EXPECT_NE(words.find("/sequences/users_id_seq/last_value"), std::string::npos) << words;
+}
+
 // ---- the faults ------------------------------------------------------------------------
 
 /// A trigger function named `fn` with this body (plpgsql), for BEFORE row triggers.
@@ -330,7 +368,7 @@ std::vector<fault_case> cases() {
                false, true, "rolled_back", {}});
   v.push_back({"CentralizedKilledConnection", "migration.centralized", "migration/centralized.sql",
                fault::killed_connection, "", "LOCK TABLE bot_responses IN SHARE MODE", "migrate/bot responses",
-               "connection", {"migration_log"}, {}, false, false, true, "rolled_back", {}});
+               "57P01", {"migration_log"}, {}, false, false, true, "rolled_back", {}});
 
   // migration.centralized_restore: the tables replaced from a backup; its snapshot tables
   // rollback_backup_* are kept on purpose ("for analysis"). It has no rollback handler (a failed
@@ -347,7 +385,7 @@ std::vector<fault_case> cases() {
                true, false, "failed", {}});
   v.push_back({"CentralizedRestoreKilledConnection", "migration.centralized_restore", "migration/rollback_users.sql",
                fault::killed_connection, "", "SELECT count(*) FROM messages", "restore/restore from the backup",
-               "connection", {"rollback_backup_"}, {}, false, true, false, "failed", {}});
+               "57P01", {"rollback_backup_"}, {}, false, true, false, "failed", {}});
 
   // migration.centralized_reconcile: the missing rows re-migrated in one transaction.
   v.push_back({"CentralizedReconcileFailingStep", "migration.centralized_reconcile",
@@ -365,7 +403,7 @@ std::vector<fault_case> cases() {
                "", "re-migrate/missing queries", "Missing queries: 1 left"});
   v.push_back({"CentralizedReconcileKilledConnection", "migration.centralized_reconcile",
                "migration/centralized_reconcile.sql", fault::killed_connection, "",
-               "LOCK TABLE bot_responses IN SHARE MODE", "re-migrate/missing responses", "connection"});
+               "LOCK TABLE bot_responses IN SHARE MODE", "re-migrate/missing responses", "57P01"});
 
   // migration.platform_tables: migrations 003-006 in one transaction, then their verification.
   v.push_back({"PlatformTablesFailingStep", "migration.platform_tables", "migration/platform_tables.sql",
@@ -385,7 +423,7 @@ std::vector<fault_case> cases() {
                {"006 usage_metrics", "005 feedback", "004 messages", "003 conversations"}});
   v.push_back({"PlatformTablesKilledConnection", "migration.platform_tables", "migration/platform_tables.sql",
                fault::killed_connection, "", "LOCK TABLE tenants IN SHARE MODE", "migrate/003 conversations",
-               "connection", {}, {}, true, false, false, "rolled_back", {}});
+               "57P01", {}, {}, true, false, false, "rolled_back", {}});
 
   // migration.critical_fixes: backup, then the fixes in one transaction, verified.
   v.push_back({"CriticalFixesFailingStep", "migration.critical_fixes", "migration/critical_fixes.sql",
@@ -401,7 +439,7 @@ std::vector<fault_case> cases() {
                {"monitoring views", "sync functions", "sync tables", "unique event indexes", "version column"}});
   v.push_back({"CriticalFixesKilledConnection", "migration.critical_fixes", "migration/critical_fixes.sql",
                fault::killed_connection, "", "LOCK TABLE messenger_conversations IN SHARE MODE",
-               "migrate/version column", "connection", {}, {}, false, false, false, "rolled_back", {}});
+               "migrate/version column", "57P01", {}, {}, false, false, false, "rolled_back", {}});
 
   // migration.organizations_import_fix: indexes built CONCURRENTLY (no transaction). Its
   // preflight refuses while any session of the server waits on a lock: a server of its own.
@@ -421,7 +459,7 @@ std::vector<fault_case> cases() {
   v.push_back({"OrganizationsImportFixKilledConnection", "migration.organizations_import_fix",
                "migration/organizations_import_fix.sql", fault::killed_connection, "",
                // an importer's open transaction: CREATE INDEX CONCURRENTLY waits for it to end
-               "UPDATE organizations SET name = name WHERE id = 1", "constraints/exact-match unique index", "connection",
+               "UPDATE organizations SET name = name WHERE id = 1", "constraints/exact-match unique index", "57P01",
                {}, short_watch, true, false, false, "rolled_back", {"imports enabled"}});
 
   // migration.rollback_users: users backed up, relinked and deleted in one transaction.
@@ -442,7 +480,7 @@ std::vector<fault_case> cases() {
                "rolled_back", {}});
   v.push_back({"RollbackUsersKilledConnection", "migration.rollback_users", "migration/rollback_users.sql",
                fault::killed_connection, "", "LOCK TABLE users IN SHARE MODE",
-               "rollback users/delete migrated users", "connection", {}, {}, false, false, false, "rolled_back", {}});
+               "rollback users/delete migrated users", "57P01", {}, {}, false, false, false, "rolled_back", {}});
   return v;
 }
 

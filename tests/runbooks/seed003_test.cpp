@@ -141,7 +141,7 @@ TEST_F(Seed003Cli, ASlowerBaselineQueryAfterTheMigrationIsAFindingAuditedAndSent
   for (const auto& a : r.events("alert.sent"))
     warned = warned || (a.value("severity", "") == "warning" && a.value("channel", "") == "team");
   EXPECT_TRUE(warned) << r.describe();
-  EXPECT_TRUE(std::regex_search(r.describe(), std::regex("alert \\[warning\\] CRITICAL: Migration Issue .*\\n- Problem: "
+  EXPECT_TRUE(std::regex_search(r.describe(), std::regex("alert \\[warning\\] CRITICAL: Migration Issue .*\\n +- Problem: "
                                                          "Organizations Import Fix: the plan's baseline query is [0-9]+% "
                                                          "slower after the migration")))
       << r.describe();
