@@ -118,12 +118,14 @@ runbook "migration.organizations_import_fix" {
       run = function(ctx)
         local groups = ctx.db:query([[
           SELECT lower(trim(name)) AS name, type, count(*) AS active, count(DISTINCT name) AS spellings,
-                 string_agg(id::text || ' ' || quote_literal(name), ', ' ORDER BY id) AS organizations
+                 string_agg(id::text || ' ' || quote_literal(name), ', ' ORDER BY id) AS organizations,
+                 count(*) OVER () AS total_groups
           FROM organizations WHERE deleted_at IS NULL
           GROUP BY lower(trim(name)), type HAVING count(*) > 1
-          ORDER BY count(*) DESC, 1, 2]])
+          ORDER BY count(*) DESC, 1, 2 LIMIT 100]])  -- the note names the first 100
         if #groups > 0 then
-          audit.note("duplicate organizations", { groups = #groups, duplicates = groups })
+          local total = groups[1].total_groups
+          audit.note("duplicate organizations", { groups = total, duplicates = groups })
           local named = {}
           for i = 1, math.min(#groups, 5) do
             local g = groups[i]
@@ -132,7 +134,7 @@ runbook "migration.organizations_import_fix" {
           end
           check(false, "%d groups of active organizations share a name and type, which the unique indexes "
                 .. "forbid: %s%s. Merge or soft-delete them first (runbook run troubleshoot.duplicates)",
-                #groups, table.concat(named, "; "), #groups > 5 and "; ..." or "")
+                total, table.concat(named, "; "), total > 5 and "; ..." or "")
         end
         return { groups = 0 }
       end,
