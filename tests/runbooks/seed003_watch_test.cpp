@@ -321,6 +321,31 @@ TEST_F(Seed003, PerformanceBandEscalatesASustainedDropToTheDbaAndTheWatchGoesOnF
   EXPECT_TRUE(dba_told) << describe();
 }
 
+TEST_F(Seed003, ConnectionsNearTheLimitAreAWarningAndTheWatchGoesOn) {
+  // Minute 10: clients take the server's connections (43 more of its 50, beside the run's, its
+  // lock's, the watch's and the test's) until minute 20.
+  std::vector<std::unique_ptr<rb::db::connection>> clients;
+  clk.at(10min, [&] {
+    for (int i = 0; i < 43; ++i)
+      clients.push_back(std::make_unique<rb::db::connection>(rb::db::connection_options{dsn, "client", "client"}));
+  });
+  clk.at(20min, [&] { clients.clear(); });
+  rb::run::run_outcome o = run({{"watch_for", "30m"}});
+
+  EXPECT_EQ(o.status, "succeeded") << describe();
+  auto d = decisions();
+  ASSERT_EQ(d.size(), 2u) << ::testing::PrintToString(d);
+  EXPECT_EQ(d[0].substr(0, 54), "10m connections near the limit: fired [alert{severity=") << d[0];
+  EXPECT_NE(d[0].find("more than 90% of the server's connections are in use"), std::string::npos) << d[0];
+  EXPECT_EQ(d[1], "20m connections near the limit: rearmed");
+  EXPECT_GT(events("decision").at(0)["values"]["connections_used"].get<double>(), 0.9);
+  EXPECT_TRUE(events("rollback.start").empty());
+  bool warned = false;
+  for (const auto& a : events("alert.sent"))
+    warned = warned || (a.value("channel", "") == "team" && a.value("severity", "") == "warning");
+  EXPECT_TRUE(warned) << describe();
+}
+
 TEST_F(Seed003, AWatchShorterThanItsSamplePeriodEndsTheRunBeforeSamplingAndLeavesTheMigration) {
   rb::run::run_outcome o = run({{"watch_for", "10s"}, {"watch_every", "30s"}});
   EXPECT_EQ(o.status, "failed") << describe();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -42,6 +43,9 @@ const std::set<std::string> k_tested = {
     "migration.rollback_users",
     "monitor.centralized",
     "monitor.critical_fixes",
+    "monitor.organizations_import_rollback",
+    "review.organizations_import_weekly",
+    "review.organizations_import_monthly",
     "maintenance.daily",
     "maintenance.weekly",
     "maintenance.monthly",
@@ -291,6 +295,8 @@ TEST_F(Shipped, OrganizationsImportFixBuildsTheIndexesAndImportsWork) {
   EXPECT_EQ(baseline.value("total_records", 0), 340);
   EXPECT_EQ(baseline.value("active_records", 0), 300);
   EXPECT_EQ(r.step_end("import with ON CONFLICT").value("status", ""), "succeeded");
+  EXPECT_EQ(r.step_end("no duplicate organizations").value("status", ""), "succeeded");
+  EXPECT_FALSE(r.note("performance within the baseline").is_null()) << r.describe();
   // the success template, on the example config's `team` log channel
   EXPECT_NE(r.describe().find("alert [info] MIGRATION SUCCESS: Organizations Import Fix"), std::string::npos) << r.describe();
   ASSERT_EQ(r.events("watch.end").size(), 1u);
@@ -313,26 +319,17 @@ TEST_F(Shipped, OrganizationsImportFixRehearsesItsRollbackExactly) {
   EXPECT_NE((r.out + r.err).find("REHEARSAL PASSED"), std::string::npos) << r.out << r.err;
 }
 
-TEST_F(Shipped, OrganizationsImportFixWithDuplicatesLeavesNoIndexBehind) {
-  // Two active organizations differing only in case: the case-insensitive index cannot be
-  // built. Its invalid leftover is dropped, and the exact-match index is rolled back.
-  // Its preflight refuses to build indexes while any session of the server waits on a lock, as
-  // other tests' sessions do: a server of its own.
+TEST_F(Shipped, OrganizationsImportFixWithDuplicatesBuildsNoIndex) {
+  // Two active organizations differing only in case: the case-insensitive index could not be
+  // built. The pre-flight finds them before any index is tried (tests/runbooks/seed003_test.cpp
+  // names them; tests/runbooks/faults_test.cpp makes an index build itself fail).
   fixture_db db("migration/organizations_import_fix.sql",
-                "INSERT INTO organizations (name, type) VALUES ('organization 7', 'partner')",
-                rb::testing::private_cluster());
+                "INSERT INTO organizations (name, type) VALUES ('organization 7', 'partner')");
   std::string before = db.fingerprint();
   auto r = run("migration.organizations_import_fix", {"--config", k_import_fix_config}, &db);
   EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
-  EXPECT_EQ(r.status(), "rolled_back") << r.describe();
-  EXPECT_EQ(r.outcome.value("failed_step", ""), "constraints/case-insensitive unique index");
-  EXPECT_EQ(r.outcome["error"].value("sqlstate", ""), "23505") << r.outcome.dump();
-  // the index, then the maintenance flag (imports were never blocked: its step was not reached)
-  ASSERT_EQ(r.events("rollback.end").size(), 2u);
-  EXPECT_EQ(r.events("rollback.end")[0].value("step", ""), "exact-match unique index");
-  EXPECT_EQ(r.events("rollback.end")[1].value("step", ""), "imports enabled");
-  EXPECT_NE(r.describe().find("alert [critical] ROLLBACK EXECUTED: Organizations Import Fix"), std::string::npos)
-      << r.describe();
+  EXPECT_EQ(r.outcome.value("failed_step", ""), "baseline/no duplicate organizations");
+  EXPECT_TRUE(r.events("rollback.end").empty()) << "nothing was changed: nothing to undo, no rollback notification";
   EXPECT_EQ(db.fingerprint(), before);
 }
 
@@ -406,10 +403,12 @@ TEST_F(Shipped, MonthlyArchivesOnlyOldConversationsAndMarksThem) {
 TEST_F(Shipped, MaintenanceIsScheduledDailyWeeklyAndMonthly) {
   auto r = cli.run({"schedule", "--list", "--now", "2026-12-03T00:00:00Z"}, env());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  for (const char* line : {"maintenance.daily      -      0 3 * * *   UTC once   2026-12-03 03:00 UTC 2026-12-03T03:00:00Z",
-                           "maintenance.weekly     -      0 4 * * sun UTC once   2026-12-06 04:00 UTC 2026-12-06T04:00:00Z",
-                           "maintenance.monthly    -      0 5 1 * *   UTC once   2027-01-01 05:00 UTC 2027-01-01T05:00:00Z"})
-    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\nnot in\n" << r.out;
+  // (columns are as wide as their longest entry: compared with single spaces)
+  std::string list = std::regex_replace(r.out, std::regex(" +"), " ");
+  for (const char* line : {"maintenance.daily - 0 3 * * * UTC once 2026-12-03 03:00 UTC 2026-12-03T03:00:00Z",
+                           "maintenance.weekly - 0 4 * * sun UTC once 2026-12-06 04:00 UTC 2026-12-06T04:00:00Z",
+                           "maintenance.monthly - 0 5 1 * * UTC once 2027-01-01 05:00 UTC 2027-01-01T05:00:00Z"})
+    EXPECT_NE(list.find(line), std::string::npos) << line << "\nnot in\n" << r.out;
 }
 
 TEST_F(Shipped, MonthlyRollbackRestoresConversationsExactly) {
