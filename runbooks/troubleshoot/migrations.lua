@@ -99,6 +99,9 @@ runbook "troubleshoot.migrations" {
         ctx.db:exec([[UPDATE _prisma_migrations m SET rolled_back_at = b.rolled_back_at
                       FROM _prisma_migrations_backup b WHERE b.run = $1 AND b.id = m.id]], ctx.run)
         ctx.db:exec("DELETE FROM _prisma_migrations_backup WHERE run = $1", ctx.run)
+        if ctx.db:scalar("SELECT count(*) FROM _prisma_migrations_backup") == 0 then  -- made by this run
+          ctx.db:exec("DROP TABLE _prisma_migrations_backup")
+        end
       end,
     },
   },
