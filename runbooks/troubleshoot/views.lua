@@ -11,6 +11,8 @@
 -- is one, else from the saved definition) and refresh the stale ones, CONCURRENTLY when a unique
 -- index allows it, each timed. A refresh replaces only rows derived from the base tables, which
 -- it does not touch, so there is nothing to back up for it.
+local health = require "health"
+
 local VIEWS = { "leaderboard_totals", "activity_metrics", "cohort_metrics" }  -- refresh_all_analytics()'s
 
 -- The runbook's views that exist, with what a refresh needs to know.
@@ -151,7 +153,7 @@ runbook "troubleshoot.views" {
           ctx.log(string.format("pid %d (%s, %s) holds %s on %s for %.0fs: %s", b.pid, tostring(b.usename), b.state, b.mode,
                                 b.view, b.transaction_seconds or 0, b.query))
         end
-        local waiting = require("health").blocking_locks(ctx.db)
+        local waiting = health.blocking_locks(ctx.db)  -- the guide's query: who waits for whom
         audit.note("sessions blocking a refresh", { count = #held, sessions = held, waiting = waiting })
         return { blocking = #held }
       end,

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -152,6 +153,28 @@ TEST_F(Seed004Ops, ConnectionsNamesTheRuleThatRejectsARoleABrokenHbaLineAndARole
   // Nothing idle for 10 minutes: the termination found nobody, and capped is still connected.
   EXPECT_EQ(r.note("idle connections terminated").value("count", -1), 0);
   EXPECT_NO_THROW(capped.exec("SELECT 1"));
+}
+
+TEST_F(Seed004Ops, ConnectionsReportsSslOnWithTheCertificateItServesAndNoCaForClientCertificates) {
+  auto& cluster = rb::testing::private_cluster();  // ssl is a server setting
+  fixture_db db("troubleshoot/leaps.sql", "", cluster);
+  std::filesystem::path data = cluster.data_dir();
+  std::string make_cert = "openssl req -new -x509 -nodes -days 1 -subj /CN=localhost -keyout '" + (data / "server.key").string() +
+                          "' -out '" + (data / "server.crt").string() + "' >/dev/null 2>&1 && chmod 600 '" +
+                          (data / "server.key").string() + "'";
+  ASSERT_EQ(std::system(make_cert.c_str()), 0);
+  cluster.run_sql("ALTER SYSTEM SET ssl = on", db.name);
+  cluster.run_sql("SELECT pg_reload_conf()", db.name);
+  ASSERT_TRUE(eventually([&] { return db.scalar("SHOW ssl") == "on"; }));
+
+  auto r = run("troubleshoot.connections", {}, db.dsn, true);
+  expect_succeeded(r);
+  json ssl = r.note("ssl");
+  EXPECT_EQ(ssl["settings"].value("ssl", ""), "on") << ssl.dump();
+  EXPECT_EQ(ssl["settings"].value("ssl_cert_file", ""), "server.crt");
+  EXPECT_TRUE(contains(ssl["findings"], "ssl is on: certificate server.crt, key server.key")) << ssl.dump();
+  EXPECT_TRUE(contains(ssl["findings"], "no ssl_ca_file")) << ssl.dump();
+  EXPECT_FALSE(ssl["this_session"].value("ssl", true));  // a Unix socket never uses SSL
 }
 
 TEST_F(Seed004Ops, ConnectionsWithoutYesKeepsTheIdleSessionAndStillReports) {
