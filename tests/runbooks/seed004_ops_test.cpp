@@ -386,6 +386,27 @@ TEST_F(Seed004Ops, MemoryReportsTheSettingsAndTheTemporaryFilesOfADatabaseThatSp
   EXPECT_FALSE(r.note("queries writing temporary files").value("source", "").empty());
 }
 
+TEST_F(Seed004Ops, MemoryNamesTheQueriesThatSpilledWhenPgStatStatementsIsThere) {
+  auto& cluster = rb::testing::private_cluster();  // shared_preload_libraries needs a restart
+  fixture_db db("troubleshoot/leaps.sql", "", cluster);
+  cluster.run_sql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'", db.name);
+  cluster.restart();
+  cluster.run_sql("CREATE EXTENSION pg_stat_statements", db.name);
+  {
+    rb::db::connection spill({db.dsn, "export", "export-job"});
+    spill.exec("SET work_mem = '64kB'");
+    spill.exec("SELECT count(*) FROM (SELECT g, md5(g::text) AS h FROM generate_series(1, 100000) g ORDER BY h) s");
+  }
+
+  auto r = run("troubleshoot.memory", {}, db.dsn, false);
+  expect_succeeded(r);
+  json queries = r.note("queries writing temporary files");
+  EXPECT_EQ(queries.value("source", ""), "pg_stat_statements");
+  ASSERT_GE(queries.value("count", 0), 1) << queries.dump();
+  EXPECT_NE(queries["queries"][0].value("query", "").find("generate_series"), std::string::npos) << queries.dump();
+  EXPECT_GT(queries["queries"][0].value("temp_bytes", 0.0), 0.0);
+}
+
 // ---- materialized views: refresh failures, missing data ------------------------------------
 
 TEST_F(Seed004Ops, ViewsWithoutYesNameTheBrokenStaleAndBlockedViewsAndChangeNothing) {
