@@ -74,7 +74,8 @@ class Seed004Ops : public ::testing::Test {
   static void expect_declined(const run_result& r, const std::string& step) {
     json end = r.step_end(step);
     EXPECT_EQ(end.value("status", ""), "skipped") << step << ": " << end.dump();
-    EXPECT_NE(end.dump().find("confirm"), std::string::npos) << step << ": " << end.dump();
+    EXPECT_TRUE(end.value("declined", false)) << step << ": " << end.dump();
+    EXPECT_NE(end.value("reason", "").find("not confirmed"), std::string::npos) << step << ": " << end.dump();
   }
 
   /// The step was skipped because there was nothing to do: its `when` said why.
