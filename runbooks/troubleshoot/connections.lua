@@ -232,7 +232,7 @@ runbook "troubleshoot.connections" {
 
   phase "fix" {
     step "terminate idle connections" {
-      confirm = "Terminates every session of this database idle for longer than idle_for",  -- ON_DECLINE_SKIP
+      confirm = { "Terminates every session of this database idle for longer than idle_for", on_decline = "skip" },
       -- Never another runbook's session: it may hold that run's lock.
       run = function(ctx)
         audit.note("terminating sessions", { sessions = ctx.db:query([[

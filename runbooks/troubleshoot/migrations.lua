@@ -83,7 +83,7 @@ runbook "troubleshoot.migrations" {
     transaction = true,
     step "mark failed migrations rolled back" {
       when = function(ctx) return #failed(ctx) > 0 or "no failed migration" end,
-      confirm = "Marks every failed migration rolled back (prisma migrate resolve --rolled-back)",  -- ON_DECLINE_SKIP
+      confirm = { "Marks every failed migration rolled back (prisma migrate resolve --rolled-back)", on_decline = "skip" },
       run = function(ctx)
         ctx.db:exec([[CREATE TABLE IF NOT EXISTS _prisma_migrations_backup (
                         LIKE _prisma_migrations, run TEXT NOT NULL, backed_up_at TIMESTAMPTZ NOT NULL DEFAULT now())]])

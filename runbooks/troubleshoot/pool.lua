@@ -101,8 +101,9 @@ runbook "troubleshoot.pool" {
   phase "fix" {
     step "terminate sessions idle in a transaction" {
       when = function(ctx) return #idle_in_transaction(ctx) > 0 or "no session idle in a transaction that long" end,
-      confirm = "Terminates this database's sessions idle in a transaction longer than idle_in_transaction "
-                  .. "(their transactions are rolled back)",  -- ON_DECLINE_SKIP
+      confirm = { "Terminates this database's sessions idle in a transaction longer than idle_in_transaction "
+                  .. "(their transactions are rolled back)",
+                  on_decline = "skip" },
       run = function(ctx)
         local idle = idle_in_transaction(ctx)
         audit.note("terminating sessions", { sessions = idle })  -- what they were doing, before they are gone

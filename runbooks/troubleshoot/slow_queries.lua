@@ -60,7 +60,7 @@ local function index_step(ix)
       if not ctx.params.create_indexes then return "create_indexes is false" end
       return not index_exists(ctx, ix.name) or "it exists"
     end,
-    confirm = "Builds index " .. ix.name .. " CONCURRENTLY (writes go on; it takes time and disk)",  -- ON_DECLINE_SKIP
+    confirm = { "Builds index " .. ix.name .. " CONCURRENTLY (writes go on; it takes time and disk)", on_decline = "skip" },
     timeout = "1h",
     run = function(ctx) ctx.db:exec("CREATE INDEX CONCURRENTLY " .. ix.name .. " " .. ix.definition) end,  -- ours, not input
     verify = function(ctx)

@@ -164,7 +164,8 @@ runbook "troubleshoot.views" {
     -- No transaction: REFRESH ... CONCURRENTLY cannot run inside one.
     step "terminate sessions blocking the refresh" {
       when = function(ctx) return #blockers(ctx) > 0 or "no session holds a refresh up" end,
-      confirm = "Terminates the sessions whose locks hold up a view refresh (their transactions are rolled back)",  -- ON_DECLINE_SKIP
+      confirm = { "Terminates the sessions whose locks hold up a view refresh (their transactions are rolled back)",
+                  on_decline = "skip" },
       run = function(ctx)
         local held = blockers(ctx)
         audit.note("terminating sessions", { sessions = held })  -- what they were doing, before they are gone
@@ -182,7 +183,8 @@ runbook "troubleshoot.views" {
     },
     step "recreate broken views" {
       when = function(ctx) return #with(examine_all(ctx), "broken") > 0 or "no view is broken" end,
-      confirm = "Drops and recreates every materialized view whose query fails (definition saved first)",  -- ON_DECLINE_SKIP
+      confirm = { "Drops and recreates every materialized view whose query fails (definition saved first)",
+                  on_decline = "skip" },
       run = function(ctx)
         ctx.db:exec([[CREATE TABLE IF NOT EXISTS matview_definition_backup (
                         id BIGSERIAL PRIMARY KEY, view_name TEXT NOT NULL, definition TEXT NOT NULL, indexes TEXT[] NOT NULL,
@@ -234,7 +236,8 @@ runbook "troubleshoot.views" {
     },
     step "refresh stale views" {
       when = function(ctx) return #with(examine_all(ctx), "stale") > 0 or "every view matches its query" end,
-      confirm = "Refreshes the stale materialized views (a view without a unique index is locked for reads meanwhile)",  -- ON_DECLINE_SKIP
+      confirm = { "Refreshes the stale materialized views (a view without a unique index is locked for reads meanwhile)",
+                  on_decline = "skip" },
       lock_timeout = "30s",
       timeout = "1h",
       run = function(ctx)
