@@ -17,6 +17,9 @@ end
 -- The migration's SQL, run in a transaction that is rolled back whatever happens: nil when it
 -- applies cleanly, else the error (the first object it finds already there, or missing).
 local function dry_run(ctx, name)
+  -- Only the files shipped beside this runbook: a parameter never leads to SQL elsewhere.
+  check(not (ctx.params.migrations_dir .. "/" .. name):find("%.%.") and not ctx.params.migrations_dir:find("^/"),
+        "migrations_dir must be a directory below this runbook's, not %s", ctx.params.migrations_dir)
   local file = ctx.params.migrations_dir .. "/" .. name .. "/migration.sql"
   local ok, err = pcall(ctx.db.transaction, ctx.db, function()
     ctx.db:script(file)
