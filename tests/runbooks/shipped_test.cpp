@@ -58,6 +58,11 @@ const std::set<std::string> k_tested = {
     "troubleshoot.duplicates",
     "troubleshoot.leaderboard",
     "troubleshoot.recovery_check",
+    "troubleshoot.pool",           // seed004_ops_test.cpp
+    "troubleshoot.migrations",     // seed004_ops_test.cpp
+    "troubleshoot.schema_drift",   // seed004_ops_test.cpp
+    "troubleshoot.memory",         // seed004_ops_test.cpp
+    "troubleshoot.views",          // seed004_ops_test.cpp
 };
 
 using rb::testing::shipped::run_result;
@@ -454,11 +459,12 @@ TEST_F(Shipped, ConnectionsReportsStatesAndTerminatesIdleSessions) {
 }
 
 TEST_F(Shipped, SlowQueriesExplainsTheHotQueriesAndCanAddIndexes) {
-  auto r = run("troubleshoot.slow_queries");
+  auto r = run("troubleshoot.slow_queries", {"--param", "create_indexes=false"});
   expect_succeeded(r);
   EXPECT_GT(r.note("unused indexes (no scans since the statistics were last reset)").value("count", 0), 0);
   EXPECT_EQ(r.note("query plans").size(), 4u);
   EXPECT_EQ(r.step_end("idx_submissions_user_activity").value("status", ""), "skipped");
+  EXPECT_NE(r.step_end("idx_submissions_user_activity").dump().find("create_indexes is false"), std::string::npos);
 
   fixture_db db("troubleshoot/leaps.sql");
   auto add = run("troubleshoot.slow_queries", {"--param", "create_indexes=true"}, &db);
