@@ -10,8 +10,8 @@
 --   points:     2 approved PRESENT submissions never credited (user_09, user_10), a negative
 --               total (user_11: a manual -100);
 --   amplify:    user_12 at 48 of the 50 peers the check_amplify_quota trigger allows in 7 days;
---   roles:      3 users whose role is not one of the four (loaded before the CHECK constraint
---               was re-added NOT VALID): 'admin', 'Reviewer ', 'participant';
+--   roles:      3 users whose role is not one of the four, 'admin', 'Reviewer ' and 'participant'
+--               (users_role_check, which would have refused them, was lost in the restore);
 --   user sync:  user_deleted, whose work is there but whose user row is not;
 --   webhooks:   an unprocessed Kajabi event for ben.lee@school.test (user_21) received twice,
 --               and one for an address no user has;
@@ -138,8 +138,6 @@ INSERT INTO users (id, handle, name, email, role) VALUES
     ('user_22', 'handle22', 'Staff 22', 'p22@school.test', 'admin'),
     ('user_23', 'handle23', 'Staff 23', 'p23@school.test', 'Reviewer '),
     ('user_24', 'handle24', 'Participant 24', 'p24@school.test', 'participant');
-ALTER TABLE users ADD CONSTRAINT users_role_check
-    CHECK (role IN ('PARTICIPANT', 'REVIEWER', 'ADMIN', 'SUPERADMIN')) NOT VALID;
 INSERT INTO points_ledger (user_id, activity_code, source, delta_points, created_at)
 VALUES ('user_11', 'SHINE', 'MANUAL', -100, now() - interval '3 days');
 
@@ -179,7 +177,7 @@ INSERT INTO submissions (id, user_id, activity_code, status, created_at) VALUES
 -- function's constants, as in the guide). user_12 has trained 48 peers this week.
 INSERT INTO submissions (id, user_id, activity_code, status, payload, created_at) VALUES
     ('sub_AMPLIFY_user_12_a', 'user_12', 'AMPLIFY', 'PENDING', '{"peersTrained": 30, "studentsTrained": 120}', now() - interval '5 days'),
-    ('sub_AMPLIFY_user_12_b', 'user_12', 'AMPLIFY', 'PENDING', '{"peersTrained": 18, "studentsTrained": 60}', now() - interval '1 day'),
+    ('sub_AMPLIFY_user_12_b', 'user_12', 'AMPLIFY', 'PENDING', '{"peersTrained": 18, "studentsTrained": 40}', now() - interval '1 day'),
     ('sub_AMPLIFY_user_12_old', 'user_12', 'AMPLIFY', 'REJECTED', '{"peersTrained": 40, "studentsTrained": 10}', now() - interval '12 days');
 CREATE FUNCTION check_amplify_quota() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE

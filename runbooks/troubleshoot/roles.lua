@@ -1,6 +1,7 @@
 -- Seed 004 (Database Troubleshooting Guide), "Authentication & Authorization - Role Permission
 -- Issues": a user's role, the role distribution, and users whose role is none of the four
--- RBAC knows (a role the application cannot match locks its owner out). Fixes, each confirmed:
+-- RBAC knows (a role the application cannot match locks its owner out), and whether a CHECK
+-- constraint still guards the column. Fixes, each confirmed:
 -- invalid roles that are a valid one in another case or with spaces ('admin', 'Reviewer ') are
 -- normalised (others are reported, for a person to decide), and "Fix Role Assignment" / "Bulk
 -- Role Updates": the users of `emails` (one address or several, comma-separated) get `role`.
@@ -59,7 +60,11 @@ runbook "troubleshoot.roles" {
           if u.normalisable then fixable = fixable + 1 end
           ctx.log(string.format("%s <%s> has role %q%s", u.id, u.email, u.role, u.normalisable and "" or " (no valid role like it)"))
         end
-        audit.note("invalid roles", { users = #invalid, normalisable = fixable, details = invalid })
+        -- What should have refused them: a CHECK constraint on users.role (a restore may drop it).
+        local guarded = ctx.db:scalar([[SELECT count(*) > 0 FROM pg_constraint WHERE conrelid = 'users'::regclass
+                                        AND contype = 'c' AND convalidated AND pg_get_constraintdef(oid) LIKE '%role%']])
+        if not guarded then ctx.log("no validated CHECK constraint guards users.role") end
+        audit.note("invalid roles", { users = #invalid, normalisable = fixable, role_check = guarded, details = invalid })
         return { invalid = #invalid }
       end,
     },
