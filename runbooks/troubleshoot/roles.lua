@@ -46,7 +46,7 @@ runbook "troubleshoot.roles" {
     step "role distribution" {
       run = function(ctx)
         local roles = ctx.db:query("SELECT role, count(*)::int AS user_count FROM users GROUP BY role ORDER BY role")
-        for _, r in ipairs(roles) do ctx.log(string.format("%-12q %d", r.role, r.user_count)) end
+        for _, r in ipairs(roles) do ctx.log(string.format("%-14s %d", string.format("%q", r.role), r.user_count)) end
         audit.note("role distribution", { roles = roles })
         return { roles = #roles }
       end,
