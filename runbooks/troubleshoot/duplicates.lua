@@ -91,10 +91,16 @@ runbook "troubleshoot.duplicates" {
 
   phase "verify" {
     step "no duplicates left" {
+      -- What this run cleaned up must be clean; a declined cleanup (nothing of that table backed
+      -- up by this run) leaves its duplicates, and the note says how many.
       run = function(ctx)
+        local function cleaned(tbl)
+          return ctx.db:scalar("SELECT count(*) FROM duplicate_data_backup WHERE source_table = $1 AND run = $2", tbl, ctx.run) > 0
+        end
         local learn, events = count(ctx, LEARN_RANKED), count(ctx, EVENTS_RANKED)
-        check(learn == 0, "%d duplicate live LEARN submissions remain", learn)
-        check(events == 0, "%d duplicate external event credits remain", events)
+        check(learn == 0 or not cleaned("submissions"), "%d duplicate live LEARN submissions remain", learn)
+        check(events == 0 or not cleaned("points_ledger"), "%d duplicate external event credits remain", events)
+        audit.note("duplicates remaining", { learn_submissions = learn, external_event_credits = events })
       end,
     },
   },

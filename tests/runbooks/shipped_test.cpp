@@ -63,6 +63,14 @@ const std::set<std::string> k_tested = {
     "troubleshoot.schema_drift",   // seed004_ops_test.cpp
     "troubleshoot.memory",         // seed004_ops_test.cpp
     "troubleshoot.views",          // seed004_ops_test.cpp
+    // Seed 004's data-side playbooks: tests/runbooks/seed004_data_test.cpp.
+    "troubleshoot.points",
+    "troubleshoot.amplify_quota",
+    "troubleshoot.roles",
+    "troubleshoot.user_sync",
+    "troubleshoot.webhooks",
+    "troubleshoot.email_matching",
+    "troubleshoot.analytics",
 };
 
 using rb::testing::shipped::run_result;
