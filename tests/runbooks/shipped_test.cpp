@@ -25,6 +25,8 @@ using rb::testing::temp_dir;
 const std::string k_shipped = std::string(RUNBOOK_SOURCE_DIR) + "/runbooks";
 /// The example config migration.organizations_import_fix needs (its escalation policy).
 const std::string k_import_fix_config = k_shipped + "/migration/organizations_import_fix.config";
+/// The example config seed 004's recovery runbooks need (their escalation policy `recovery`).
+const std::string k_recovery_config = k_shipped + "/troubleshoot/recovery.config";
 
 /// Every runbook shipped in runbooks/: a new one must get a test here.
 const std::set<std::string> k_tested = {
@@ -47,6 +49,9 @@ const std::set<std::string> k_tested = {
     "troubleshoot.duplicates",
     "troubleshoot.leaderboard",
     "troubleshoot.recovery_check",
+    "troubleshoot.damage_assessment",        // tests/runbooks/seed004_recovery_test.cpp
+    "troubleshoot.restore_from_backup",      // tests/runbooks/seed004_recovery_test.cpp
+    "troubleshoot.point_in_time_recovery",   // tests/runbooks/seed004_recovery_test.cpp
 };
 
 using rb::testing::shipped::run_result;
@@ -145,8 +150,14 @@ class Shipped : public ::testing::Test {
 // ---- the whole directory -----------------------------------------------------------------
 
 TEST_F(Shipped, CheckPassesAndEveryShippedRunbookHasATest) {
-  auto check = cli.run({"check", k_shipped, "--config", k_import_fix_config}, env());
+  // Each example config defines the escalation policy of its own runbooks.
+  auto check = cli.run({"check", k_shipped + "/demo", k_shipped + "/maintenance", k_shipped + "/migration",
+                        k_shipped + "/monitor", "--config", k_import_fix_config},
+                       env());
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  auto recovery = cli.run({"check", k_shipped + "/troubleshoot", "--config", k_recovery_config}, env());
+  EXPECT_EQ(recovery.exit_code, 0) << recovery.out << recovery.err;
+  check.out += recovery.out;
   auto list = cli.run({"list", "--json"}, env());
   ASSERT_EQ(list.exit_code, 0) << list.err;
   std::set<std::string> shipped;
