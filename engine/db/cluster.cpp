@@ -293,6 +293,10 @@ void cluster::init(const cluster_options& options) {
     settings.emplace("recovery_target_time", options.recover->target_time);
     settings.emplace("recovery_target_action", "promote");
     settings.emplace("archive_mode", "off");
+    // No connections until it is promoted: postmaster.pid then says "standby" while it replays
+    // (a hot standby would say "ready" as it does after promotion), and the server need not
+    // match the settings (max_connections, ...) of the one that wrote the WAL.
+    settings.emplace("hot_standby", "off");
     write_config(settings);
     std::ofstream signal(m_data_dir / "recovery.signal");
     signal.close();
@@ -339,9 +343,6 @@ void cluster::write_config(const std::map<std::string, std::string>& settings) c
       {"logging_collector", "off"},
       {"log_line_prefix", "%m [%p] %q%u@%d "},
   };
-  // A recovering server needs at least the connection slots of the server that wrote the WAL:
-  // keep the base backup's own max_connections.
-  if (fs::exists(m_data_dir / "backup_label")) conf.erase("max_connections");
   for (const auto& [name, value] : settings) conf[name] = value;
 
   fs::path file = m_data_dir / "postgresql.conf";
@@ -389,8 +390,8 @@ void cluster::copy_base_backup(const recovery_source& from) const {
 }
 
 void cluster::wait_for_promotion() const {
-  // postmaster.pid's 8th line is the server's state: "standby" while it replays, "ready" once
-  // promoted. A server that cannot reach the target stops (FATAL) and removes the file.
+  // postmaster.pid's 8th line is the server's state: "standby" while it replays (hot_standby is
+  // off), "ready" once promoted. A server that cannot reach the target stops (FATAL).
   auto deadline = std::chrono::steady_clock::now() + m_start_timeout;
   for (;;) {
     std::ifstream in(m_data_dir / "postmaster.pid");

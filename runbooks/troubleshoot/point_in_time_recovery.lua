@@ -63,7 +63,7 @@ runbook "troubleshoot.point_in_time_recovery" {
     backup_dir = { type = "string", required = true, doc = "where the tables are dumped before rows are copied back" },
     reason = { type = "string", default = "data loss", doc = "why, for the start message" },
     oncall = { type = "string", default = "@technical-lead", doc = "who is on call, for the messages" },
-    postmortem = { type = "string", default = "to be scheduled", doc = "when the post-mortem is" },
+    postmortem = { type = "string", default = "a time to be agreed", doc = "when the post-mortem is" },
   },
 
   phase "announce" {

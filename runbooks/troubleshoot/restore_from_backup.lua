@@ -37,7 +37,7 @@ runbook "troubleshoot.restore_from_backup" {
     backup_dir = { type = "string", required = true, doc = "where the current state is dumped before it is replaced" },
     reason = { type = "string", default = "database corruption", doc = "why, for the start message" },
     oncall = { type = "string", default = "@technical-lead", doc = "who is on call, for the messages" },
-    postmortem = { type = "string", default = "to be scheduled", doc = "when the post-mortem is" },
+    postmortem = { type = "string", default = "a time to be agreed", doc = "when the post-mortem is" },
     support_channel = { type = "string", default = "support", doc = "the channel the user notification goes to" },
   },
 
