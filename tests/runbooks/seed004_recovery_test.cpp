@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <stdexcept>
 #include <thread>
 
 #include "bindings/config.hpp"
@@ -49,7 +50,9 @@ const std::string k_damage =
 /// Hands a directory to the server's system user when we are root (the server runs as postgres).
 void give_to_server(const fs::path& p) {
   if (::geteuid() != 0) return;
-  if (passwd* pw = ::getpwnam("postgres")) ASSERT_EQ(::chown(p.c_str(), pw->pw_uid, pw->pw_gid), 0) << p;
+  passwd* pw = ::getpwnam("postgres");
+  if (pw == nullptr || ::chown(p.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+    throw std::runtime_error("unable to hand " + p.string() + " to the postgres user");
 }
 
 class Seed004 : public ::testing::Test {
@@ -64,7 +67,9 @@ class Seed004 : public ::testing::Test {
                                     fs::perms::others_read | fs::perms::others_exec);
   }
   void TearDown() override {
-    if (fs::exists(cli.audit_log())) EXPECT_EQ(cli.run({"audit", "verify"}).exit_code, 0);
+    if (fs::exists(cli.audit_log())) {
+      EXPECT_EQ(cli.run({"audit", "verify"}).exit_code, 0);
+    }
   }
 
   /// runbook.lua: the shipped recovery.config with each channel a webhook to a real receiver
