@@ -7,9 +7,10 @@
 --      the recovery copy but not live (by id);
 --   4. apply them to production, confirmed, after a data-only dump of those tables;
 --   5. reconcile: the recovery verification (counts, orphans).
--- The recovery database is stopped and removed by its last step, and whatever happens (a
+-- The recovery database is stopped and removed by the step that says so, and whatever happens (a
 -- failed step, Ctrl-C) when the run ends; a killed run's copy is swept by the next runbook
--- that starts a cluster (`runbook sandbox clean`). The team is told at the start and the end.
+-- that starts a cluster (`runbook sandbox clean`). The team is told at the start and the end,
+-- and the support team gets the guide's user notification.
 local backup = require "backup"
 local recovery = require "recovery"
 local template = require "template"
@@ -21,12 +22,18 @@ local copy        -- the recovery database (db.sandbox), from step 1 to its last
 local copy_db     -- a connection to it
 local copied = {} -- rows copied back, by table
 
+-- The connection to the recovery database; it lives only in the process that started it.
+local function recovered()
+  check(copy_db ~= nil, "the recovery database is gone (it lives only as long as the run's process): run the runbook again")
+  return copy_db
+end
+
 -- Rows of `tbl` in the recovery copy whose id the live database does not have: { id, row }
 -- with the row as JSON text (passed on as text, so every value arrives exactly as it was).
 local function lost_rows(ctx, tbl)
   local live = {}
   for i, row in ipairs(ctx.db:query("SELECT id FROM " .. tbl)) do live[i] = row.id end
-  return copy_db:query("SELECT t.id, to_jsonb(t)::text AS row FROM " .. tbl .. " t WHERE NOT (t.id = ANY($1::text[])) ORDER BY t.id",
+  return recovered():query("SELECT t.id, to_jsonb(t)::text AS row FROM " .. tbl .. " t WHERE NOT (t.id = ANY($1::text[])) ORDER BY t.id",
                        db.array(live))
 end
 
@@ -64,6 +71,7 @@ runbook "troubleshoot.point_in_time_recovery" {
     reason = { type = "string", default = "data loss", doc = "why, for the start message" },
     oncall = { type = "string", default = "@technical-lead", doc = "who is on call, for the messages" },
     postmortem = { type = "string", default = "a time to be agreed", doc = "when the post-mortem is" },
+    support_channel = { type = "string", default = "support", doc = "the channel the user notification goes to" },
   },
 
   phase "announce" {
@@ -127,8 +135,8 @@ runbook "troubleshoot.point_in_time_recovery" {
   phase "reconcile" {
     step "stop the recovery database" {
       run = function()
-        copy_db:close()
-        copy:close()
+        if copy_db then copy_db:close() end
+        if copy then copy:close() end
         copy, copy_db = nil, nil
       end,
     },
@@ -152,7 +160,13 @@ runbook "troubleshoot.point_in_time_recovery" {
           recovery_summary = table.concat(lines, "\n"),
           postmortem = ctx.params.postmortem, oncall = ctx.params.oncall,
         }, ctx)
-        return { sent = recovery.announce(ctx, "info", text) }
+        local users = template.render(template.user_data_loss, {
+          platform = "MS Elevate Platform", audience = "Elevate Participant", team = "MS Elevate Team",
+          recovered_window = "up to " .. ctx.params.target_time,
+          resubmit_window = "submitted after " .. ctx.params.target_time,
+        })
+        return { team = recovery.announce(ctx, "info", text),
+                 users = recovery.announce(ctx, "info", users, ctx.params.support_channel) }
       end,
     },
   },

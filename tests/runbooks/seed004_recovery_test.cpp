@@ -353,9 +353,15 @@ TEST_F(Seed004, PointInTimeRecoveryCopiesTheLostUsersAndSubmissionsBack) {
   json saved = r.step_end("backup before applying")["result"];
   EXPECT_TRUE(fs::exists(saved.value("file", ""))) << saved.dump();
   EXPECT_EQ(clusters_in(tmp), 0);
-  ASSERT_TRUE(hook->wait_for(4));
+  ASSERT_TRUE(hook->wait_for(5));  // started and completed to db_team and tech_lead, the notice to support
   EXPECT_TRUE(has(received("db_team"), "Recovery: point-in-time recovery to " + target));
   EXPECT_TRUE(has(received("db_team"), "- users: 1 rows recovered from the copy at " + target));
+  EXPECT_TRUE(has(received("tech_lead"), "- submissions: 3 rows recovered from the copy at " + target));
+  ASSERT_EQ(received("support").size(), 1u);
+  EXPECT_NE(received("support")[0].find("Resubmit any evidence submitted after " + target), std::string::npos)
+      << received("support")[0];
+  for (const auto& c : {"db_team", "tech_lead", "support"})
+    for (const auto& t : received(c)) EXPECT_EQ(t.find("{{"), std::string::npos) << t;
 }
 
 TEST_F(Seed004, PointInTimeRecoveryThatCannotReachItsTargetFailsAndLeavesNoServerBehind) {
