@@ -264,6 +264,24 @@ TEST_F(Seed004, RestoreFromBackupBringsBackEveryRowAndTellsTheTeamAtStartAndEnd)
   EXPECT_TRUE(received("cto").empty());
 }
 
+TEST_F(Seed004, RestoreFromABackupThatDoesNotRestoreChangesNothingAndOpensAnIncident) {
+  fixture_db db("troubleshoot/recovered.sql");
+  std::string before = db.rows_of(k_tables);
+  fs::path bad = dir.write("truncated.dump", "PGDMP not really a dump");
+  dir.write("runbook.lua", rb::testing::read_file(k_config));
+  auto r = run(cli, "troubleshoot.restore_from_backup",
+               {"--param", "dump=" + bad.string(), "--param", "backup_dir=" + backups()}, db.dsn);
+  EXPECT_EQ(r.proc.exit_code, 1) << r.describe();
+  EXPECT_EQ(r.outcome.value("failed_step", ""), "preflight/the backup restores") << r.describe();
+  EXPECT_TRUE(r.step_end("restore from the backup").is_null());
+  EXPECT_TRUE(r.events("confirm").empty());
+  EXPECT_EQ(db.rows_of(k_tables), before);
+  EXPECT_FALSE(fs::exists(backups()));
+  auto opened = cli.events("incident.open");
+  ASSERT_EQ(opened.size(), 1u);
+  EXPECT_EQ(opened[0].value("runbook", ""), "troubleshoot.restore_from_backup");
+}
+
 // ---- point-in-time recovery --------------------------------------------------------------
 
 /// A server of our own archiving its WAL, with the LEAPS tracker in database "app" and a base
