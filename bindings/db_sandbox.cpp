@@ -3,6 +3,7 @@
 #include "bindings/db_module.hpp"
 #include "bindings/error.hpp"
 #include "engine/db/cluster.hpp"
+#include "engine/run/context.hpp"
 
 #include <chrono>
 #include <optional>
@@ -41,8 +42,9 @@ std::optional<std::string> string_option(lua_State* L, int idx, const char* name
 /// timeout = seconds } it is a point-in-time recovery of that base backup instead: the WAL is
 /// replayed up to the target time and the server promoted before it returns.
 int l_db_sandbox(lua_State* L) {
-  db_run(L, "db.sandbox");
+  run::run_context& rc = db_run(L, "db.sandbox");
   db::cluster_options o;
+  o.check_interrupt = [&rc] { rc.check_interrupt(); };  // Ctrl-C and the step's time limit stop a replay
   o.database = "sandbox";
   if (lua_type(L, 1) == LUA_TTABLE) {
     auto base = string_option(L, 1, "base_backup");

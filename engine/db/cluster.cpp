@@ -305,7 +305,7 @@ void cluster::init(const cluster_options& options) {
                                       (m_data_dir / "recovery.signal").string() + "'");
     if (server_ids) chown_to(m_data_dir / "recovery.signal", *server_ids);
     start_server();
-    wait_for_promotion();
+    wait_for_promotion(options.check_interrupt);
   } else {
     auto r = pg_tool("initdb",
                      {"--pgdata=" + m_data_dir.string(), "--auth=trust", "--username=" + std::string(k_role),
@@ -389,7 +389,7 @@ void cluster::copy_base_backup(const recovery_source& from) const {
   for (const char* stale : {"standby.signal", "recovery.signal", "postmaster.pid"}) fs::remove(m_data_dir / stale, ec);
 }
 
-void cluster::wait_for_promotion() const {
+void cluster::wait_for_promotion(const std::function<void()>& check_interrupt) const {
   // postmaster.pid's 8th line is the server's state: "standby" while it replays (hot_standby is
   // off), "ready" once promoted. A server that cannot reach the target stops (FATAL).
   auto deadline = std::chrono::steady_clock::now() + m_start_timeout;
@@ -405,6 +405,7 @@ void cluster::wait_for_promotion() const {
       throw error(error_kind::shell, "unable to recover the PostgreSQL cluster in '" + m_base_dir.string() +
                                          "': the server stopped during recovery\nserver log (tail):\n" + log_tail());
     if (status == "ready") return;
+    if (check_interrupt) check_interrupt();
     if (std::chrono::steady_clock::now() > deadline)
       throw error(error_kind::timeout, "unable to recover the PostgreSQL cluster in '" + m_base_dir.string() +
                                            "': not promoted within " + std::to_string(m_start_timeout.count()) +

@@ -46,6 +46,9 @@ struct cluster_options {
   /// is then only the one dsn() names (it must exist in the backup), and start_timeout also
   /// bounds the replay up to the promotion.
   std::optional<recovery_source> recover{};
+  /// Called while a recovery replays, between looks at the server; it may throw (a run's
+  /// cancel or deadline) to give up: the half-made cluster is then stopped and removed.
+  std::function<void()> check_interrupt{};
 };
 
 /// How a cluster runs a client tool (psql): shell::run, or a caller's wrapper that audits it.
@@ -124,7 +127,7 @@ class cluster {
   explicit cluster(attach_tag) {}
   void init(const cluster_options& options);
   void copy_base_backup(const recovery_source& from) const;
-  void wait_for_promotion() const;
+  void wait_for_promotion(const std::function<void()>& check_interrupt) const;
   void write_config(const std::map<std::string, std::string>& settings) const;
   void start_server();
   void teardown() noexcept;
