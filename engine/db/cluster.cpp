@@ -304,7 +304,7 @@ void cluster::init(const cluster_options& options) {
       throw error(error_kind::io, "unable to start a recovery PostgreSQL cluster: cannot write '" +
                                       (m_data_dir / "recovery.signal").string() + "'");
     if (server_ids) chown_to(m_data_dir / "recovery.signal", *server_ids);
-    start_server();
+    start_server(false);  // the replay may take long: wait_for_promotion waits, and can be interrupted
     wait_for_promotion(options.check_interrupt);
   } else {
     auto r = pg_tool("initdb",
@@ -355,16 +355,19 @@ void cluster::write_config(const std::map<std::string, std::string>& settings) c
                                     file.string() + "'");
 }
 
-void cluster::start_server() {
-  auto secs = std::to_string(m_start_timeout.count());
-  auto r = pg_tool("pg_ctl",
-                   {"start", "--pgdata=" + m_data_dir.string(), "--log=" + m_log_file.string(), "--wait",
-                    "--timeout=" + secs, "--silent"},
-                   m_start_timeout + 15s);
+void cluster::start_server(bool wait) {
+  std::vector<std::string> args{"start", "--pgdata=" + m_data_dir.string(), "--log=" + m_log_file.string(), "--silent"};
+  if (wait) {
+    args.push_back("--wait");
+    args.push_back("--timeout=" + std::to_string(m_start_timeout.count()));
+  } else {
+    args.push_back("--no-wait");
+  }
+  auto r = pg_tool("pg_ctl", std::move(args), m_start_timeout + 15s);
   if (!r.ok())
     throw error(error_kind::shell, "unable to start the sandbox PostgreSQL cluster in '" + m_base_dir.string() +
                                        "': pg_ctl " + describe(r) + "\nserver log (tail):\n" + log_tail());
-  m_running = true;
+  m_running = true;  // from here on teardown() stops it, whatever happens
 }
 
 void cluster::copy_base_backup(const recovery_source& from) const {
@@ -401,11 +404,14 @@ void cluster::wait_for_promotion(const std::function<void()>& check_interrupt) c
       if (n == 1) pid = static_cast<pid_t>(std::atoi(line.c_str()));
       if (n == 8) status = trim(line);
     }
-    if (pid <= 0 || ::kill(pid, 0) != 0)
+    // No pid file: not written yet (pg_ctl did not wait), or removed by a server that stopped;
+    // its log says which.
+    bool gone = pid > 0 ? ::kill(pid, 0) != 0 : log_tail().find("FATAL:") != std::string::npos;
+    if (gone)
       throw error(error_kind::shell, "unable to recover the PostgreSQL cluster in '" + m_base_dir.string() +
                                          "': the server stopped during recovery\nserver log (tail):\n" + log_tail());
     if (status == "ready") return;
-    if (check_interrupt) check_interrupt();
+    if (check_interrupt && pid > 0) check_interrupt();  // once teardown() can find the server to stop
     if (std::chrono::steady_clock::now() > deadline)
       throw error(error_kind::timeout, "unable to recover the PostgreSQL cluster in '" + m_base_dir.string() +
                                            "': not promoted within " + std::to_string(m_start_timeout.count()) +

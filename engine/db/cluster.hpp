@@ -129,7 +129,8 @@ class cluster {
   void copy_base_backup(const recovery_source& from) const;
   void wait_for_promotion(const std::function<void()>& check_interrupt) const;
   void write_config(const std::map<std::string, std::string>& settings) const;
-  void start_server();
+  /// pg_ctl start; with `wait`, until the server accepts connections (else it only launches it).
+  void start_server(bool wait = true);
   void teardown() noexcept;
   shell::process_result pg_tool(std::string_view tool, std::vector<std::string> args,
                                 std::chrono::milliseconds timeout) const;

@@ -6,7 +6,10 @@
 // the communication templates at the start and end of a recovery, filled, at a real receiver.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -402,6 +405,47 @@ TEST_F(Seed004, PointInTimeRecoveryThatCannotReachItsTargetFailsAndLeavesNoServe
       << p.out;
   EXPECT_EQ(clusters_in(tmp), 0);
   EXPECT_EQ(cli.events("incident.open").size(), 1u);
+}
+
+TEST_F(Seed004, PointInTimeRecoveryStoppedByCtrlCLeavesNoServerBehind) {
+  archiving_server live(dir.path());
+  // An archive whose files never arrive: restore_command blocks reading FIFOs, the replay waits.
+  fs::path stuck = dir.path() / "stuck";
+  fs::create_directories(stuck);
+  give_to_server(stuck);
+  std::string label = rb::testing::read_file(live.base / "backup_label");
+  std::smatch first;
+  ASSERT_TRUE(std::regex_search(label, first, std::regex("\\(file ([0-9A-F]{24})\\)"))) << label;
+  std::vector<fs::path> fifos = {stuck / "00000002.history", stuck / first[1].str()};
+  for (const auto& f : fifos) {
+    ASSERT_EQ(::mkfifo(f.c_str(), 0666), 0) << f;
+    give_to_server(f);
+  }
+  fs::path tmp = dir.path() / "tmp";
+  fs::create_directories(tmp);
+  fs::permissions(tmp, fs::perms::all | fs::perms::sticky_bit);
+  dir.write("runbook.lua", rb::testing::read_file(k_config));
+  pid_t pid = cli.spawn({"run", "troubleshoot.point_in_time_recovery", "--yes", "--dsn", live.pg->dsn(), "--param",
+                         "base_backup=" + live.base.string(), "--param", "wal_archive=" + stuck.string(), "--param",
+                         "target_time=2100-01-01 00:00:00+00", "--param", "backup_dir=" + backups()},
+                        {{"RUNBOOK_PATH", k_shipped}, {"TMPDIR", tmp.string()}});
+  ASSERT_TRUE(cli.wait_for("step.start", "start the recovery database"));
+  bool replaying = false;  // the recovery server is up, waiting on its archive
+  for (int i = 0; i < 600 && !replaying; ++i) {
+    for (const auto& e : fs::directory_iterator(tmp)) replaying = replaying || fs::exists(e.path() / "data" / "postmaster.pid");
+    if (!replaying) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(replaying);
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(rb::testing::wait_exit(pid, std::chrono::seconds(30)), 130);
+  EXPECT_EQ(clusters_in(tmp), 0);
+  auto ended = cli.events("step.end", "start the recovery database");
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].value("status", ""), "failed") << ended[0].dump();
+  for (const auto& f : fifos) {  // let a restore_command still blocked on a FIFO go
+    int fd = ::open(f.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 // ---- recovery SLAs -----------------------------------------------------------------------
