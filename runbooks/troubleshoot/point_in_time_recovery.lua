@@ -20,7 +20,8 @@ local TABLES = { "users", "submissions", "points_ledger" }
 
 local copy        -- the recovery database (db.sandbox), from step 1 to its last step
 local copy_db     -- a connection to it
-local copied = {} -- rows copied back, by table
+local lost = 0    -- rows the live database lost, found in the copy
+local copied      -- rows copied back, by table (nil until they are)
 
 -- The connection to the recovery database; it lives only in the process that started it.
 local function recovered()
@@ -44,6 +45,7 @@ local function lost_step(tbl)
       local ids = {}
       for i, r in ipairs(rows) do ids[i] = r.id end
       audit.note("lost " .. tbl, { count = #ids, ids = ids })
+      lost = lost + #ids
       return { lost = #ids }
     end,
   }
@@ -88,6 +90,7 @@ runbook "troubleshoot.point_in_time_recovery" {
     step "start the recovery database" {
       timeout = "1h",
       run = function(ctx)
+        lost, copied = 0, nil
         copy = db.sandbox { base_backup = ctx.params.base_backup, wal_archive = ctx.params.wal_archive,
                             recovery_target_time = ctx.params.target_time, timeout = 3000,
                             database = ctx.db:scalar("SELECT current_database()") }
@@ -115,6 +118,7 @@ runbook "troubleshoot.point_in_time_recovery" {
       when = function(ctx) return total_lost(ctx) > 0 or "nothing was lost" end,
       confirm = "Inserts the users, submissions and points entries the live database lost, from the recovery copy",
       run = function(ctx)
+        copied = {}
         ctx.db:transaction(function()
           for _, t in ipairs(TABLES) do  -- parents first
             local rows = {}
@@ -149,10 +153,11 @@ runbook "troubleshoot.point_in_time_recovery" {
       end,
     },
     step "recovery completed" {
+      when = function() return copied ~= nil or lost == 0 or "the lost rows were not copied back" end,
       run = function(ctx)
         local lines = {}
         for _, t in ipairs(TABLES) do
-          lines[#lines + 1] = string.format("- %s: %d rows recovered from the copy at %s", t, copied[t] or 0, ctx.params.target_time)
+          lines[#lines + 1] = string.format("- %s: %d rows recovered from the copy at %s", t, (copied or {})[t] or 0, ctx.params.target_time)
         end
         local text = template.render(template.recovery_completed, {
           affected = "users whose rows were lost",

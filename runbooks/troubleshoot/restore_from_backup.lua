@@ -85,6 +85,7 @@ runbook "troubleshoot.restore_from_backup" {
       confirm = "Replaces every table of the database with the backup's (the current state was dumped first)",
       run = function(ctx)
         backup.restore(ctx, { file = ctx.params.dump })
+        state.restored = true
         return counts(ctx.db)
       end,
     },
@@ -109,6 +110,7 @@ runbook "troubleshoot.restore_from_backup" {
       end,
     },
     step "recovery completed" {
+      when = function() return state.restored or "the backup was not restored" end,
       run = function(ctx)
         local after, lines = counts(ctx.db), {}
         for _, t in ipairs(recovery.TABLES) do
