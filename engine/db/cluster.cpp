@@ -289,7 +289,8 @@ void cluster::init(const cluster_options& options) {
     }
     auto settings = options.settings;
     // Replay from the archive up to the target, then promote; never archive into it.
-    settings.emplace("restore_command", "cp '" + options.recover->wal_archive.string() + "/%f' '%p'");
+    // (the server runs restore_command in its data directory: the archive's path made absolute)
+    settings.emplace("restore_command", "cp '" + fs::absolute(options.recover->wal_archive).string() + "/%f' '%p'");
     settings.emplace("recovery_target_time", options.recover->target_time);
     settings.emplace("recovery_target_action", "promote");
     settings.emplace("archive_mode", "off");
