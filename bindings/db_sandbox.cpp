@@ -1,8 +1,13 @@
 // Lua module: db, function sandbox — db.sandbox(), a throwaway PostgreSQL (backup.verify restores
-// into one): :dsn() and :close(), also closed when collected.
+// into one; a point-in-time recovery of a base backup): :dsn() and :close(), also closed when collected.
 #include "bindings/db_module.hpp"
 #include "bindings/error.hpp"
 #include "engine/db/cluster.hpp"
+#include "engine/run/context.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
 
 namespace rb::lua {
 namespace {
@@ -14,12 +19,55 @@ struct lua_cluster {
   std::unique_ptr<db::cluster> cluster;
 };
 
-/// db.sandbox(): starts a throwaway PostgreSQL; returns an object with :dsn() and :close()
-/// (also closed when collected). For checking backups by restoring them.
+/// The string field `name` of the options table at `idx` (raw access: no metamethods run), or
+/// nullopt when absent; raises when it is not a string.
+std::optional<std::string> string_option(lua_State* L, int idx, const char* name) {
+  lua_pushstring(L, name);
+  lua_rawget(L, idx);
+  std::optional<std::string> out;
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    std::size_t len = 0;
+    const char* s = lua_tolstring(L, -1, &len);
+    out.emplace(s, len);
+  } else if (!lua_isnil(L, -1)) {
+    raise_usage(L, error_kind::usage, std::string("db.sandbox: ") + name + " must be a string");
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+/// db.sandbox([opts]): starts a throwaway PostgreSQL; returns an object with :dsn() and :close()
+/// (also closed when collected). For checking backups by restoring them. With opts
+/// { base_backup = DIR, wal_archive = DIR, recovery_target_time = "...", database = "app",
+/// timeout = seconds } it is a point-in-time recovery of that base backup instead: the WAL is
+/// replayed up to the target time and the server promoted before it returns.
 int l_db_sandbox(lua_State* L) {
-  db_run(L, "db.sandbox");
+  run::run_context& rc = db_run(L, "db.sandbox");
   db::cluster_options o;
+  o.check_interrupt = [&rc] { rc.check_interrupt(); };  // Ctrl-C and the step's time limit stop a replay
   o.database = "sandbox";
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    auto base = string_option(L, 1, "base_backup");
+    auto archive = string_option(L, 1, "wal_archive");
+    auto target = string_option(L, 1, "recovery_target_time");
+    if (base || archive || target) {
+      if (!base || !archive || !target)
+        raise_usage(L, error_kind::usage,
+                    "db.sandbox: a point-in-time recovery needs base_backup, wal_archive and recovery_target_time");
+      o.recover = db::recovery_source{*base, *archive, *target};
+      o.start_timeout = std::chrono::seconds(300);
+    }
+    if (auto name = string_option(L, 1, "database")) o.database = *name;
+    lua_pushliteral(L, "timeout");
+    lua_rawget(L, 1);
+    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 1 && lua_tonumber(L, -1) <= 86400)
+      o.start_timeout = std::chrono::seconds(static_cast<long>(lua_tonumber(L, -1)));
+    else if (!lua_isnil(L, -1))
+      raise_usage(L, error_kind::usage, "db.sandbox: timeout must be a number of seconds from 1 to 86400");
+    lua_pop(L, 1);
+  } else if (!lua_isnoneornil(L, 1)) {
+    raise_usage(L, error_kind::usage, "db.sandbox: the argument must be a table of options");
+  }
   auto c = std::make_unique<db::cluster>(o);
   auto* u = static_cast<lua_cluster*>(lua_newuserdata(L, sizeof(lua_cluster)));
   new (u) lua_cluster();

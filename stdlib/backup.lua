@@ -2,7 +2,8 @@
 -- a throwaway PostgreSQL, and restored when it must be.
 --
 --   local backup = require "backup"
---   -- dump options: dir (required), name, tables, data_only, and target (a target name or a
+--   -- dump options: dir (required), name, tables, data_only, exclude_table_data (tables dumped
+--   -- without their rows, as "schema.table": unreadable ones), and target (a target name or a
 --   -- DSN, through db.connect) or db (a connection); by default the run's own database
 --   step "backup" { run = function(ctx)
 --     local b = backup.dump(ctx, { dir = ctx.params.backup_dir, name = "before_migration",
@@ -29,7 +30,7 @@ end
 
 --- Row counts of the tables (all user tables when `tables` is nil), keyed by schema-qualified
 --- quoted name ("public.messages").
-local function row_counts(conn, tables)
+local function row_counts(conn, tables, skip)
   local counts = {}
   local names = {}
   if tables then
@@ -45,7 +46,9 @@ local function row_counts(conn, tables)
     end
   end
   for _, t in ipairs(names) do
-    counts[t] = conn:scalar("SELECT count(*) FROM " .. t)  -- names quoted by the server above
+    if not (skip and skip[t]) then
+      counts[t] = conn:scalar("SELECT count(*) FROM " .. t)  -- names quoted by the server above
+    end
   end
   return counts
 end
@@ -61,6 +64,12 @@ function backup.dump(ctx, opts)
   local argv = { tool("pg_dump"), "-Fc", "--no-owner", "-f", file }
   for _, t in ipairs(opts.tables or {}) do argv[#argv + 1] = "--table=" .. t end
   if opts.data_only then argv[#argv + 1] = "--data-only" end
+  -- Tables whose rows cannot be read (a damaged database): their definitions only.
+  local skip = {}
+  for _, t in ipairs(opts.exclude_table_data or {}) do
+    argv[#argv + 1] = "--exclude-table-data=" .. t
+    skip[t] = true
+  end
   argv.env = conn:tool_env()
   argv.check = true
   argv.timeout = opts.timeout or "1h"
@@ -69,7 +78,7 @@ function backup.dump(ctx, opts)
   local _, size = shell.run { "stat", "-c", "%s", file, check = true }
   local result = {
     file = file, sha256 = sum:match("^(%x+)"), size = tonumber(size),
-    counts = row_counts(conn, opts.tables), tables = opts.tables, data_only = opts.data_only or false,
+    counts = row_counts(conn, opts.tables, skip), tables = opts.tables, data_only = opts.data_only or false,
     target = opts.target,
   }
   audit.note("backup taken", { file = file, sha256 = result.sha256, size = result.size, tables = opts.tables })

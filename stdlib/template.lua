@@ -103,4 +103,43 @@ Next Steps:
 
 On-call: {{oncall}}]]
 
+-- Seed 004's user notification after a data loss ("Communication Templates"), sent by the
+-- support team to the participants.
+template.user_data_loss = [[
+Subject: {{platform}} - Service Update
+
+Dear {{audience}},
+
+We experienced a technical issue that may have affected your recent submissions or points. Our team has restored the system and recovered most data.
+
+What we've done:
+- Restored your profile and basic information
+- Recovered approved submissions {{recovered_window}}
+- Recalculated your leaderboard position
+
+What you may need to do:
+- Check your dashboard for missing submissions
+- Resubmit any evidence {{resubmit_window}}
+- Contact support if your points seem incorrect
+
+We apologize for the inconvenience and appreciate your patience.
+
+Best regards,
+{{team}}]]
+
+-- The start of a recovery, in the shape of seed 004's technical-team alert (the guide has only
+-- the completion; its SLAs ask for the initial response within 30 minutes and communication
+-- within the hour).
+template.recovery_started = [[
+DATABASE RECOVERY STARTED: {{name}}
+
+Target: {{target}}
+Reason: {{reason}}
+Recovery: {{method}}
+Run: {{run_id}}
+
+Next update when the recovery completes (resolution SLA: 4 hours).
+
+On-call: {{oncall}}]]
+
 return template

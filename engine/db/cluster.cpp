@@ -14,6 +14,7 @@
 #include <fstream>
 #include <random>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "engine/db/sweeper.hpp"
@@ -280,19 +281,47 @@ void cluster::init(const cluster_options& options) {
   }
   m_port = random_port();
 
-  auto r = pg_tool("initdb",
-                   {"--pgdata=" + m_data_dir.string(), "--auth=trust", "--username=" + std::string(k_role),
-                    "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"},
-                   m_start_timeout);
-  if (!r.ok())
-    throw error(error_kind::shell, "unable to create a sandbox PostgreSQL cluster in '" + m_base_dir.string() +
-                                       "': initdb " + describe(r) +
-                                       (m_server_user ? " (the directory must be usable by user '" +
-                                                            *m_server_user + "')"
-                                                      : std::string()));
-  write_config(options.settings);
-  start_server();
-  if (!m_database.empty() && m_database != "postgres") create_database(m_database);
+  if (options.recover) {
+    copy_base_backup(*options.recover);
+    if (server_ids) {
+      chown_to(m_data_dir, *server_ids);
+      for (const auto& entry : fs::recursive_directory_iterator(m_data_dir)) chown_to(entry.path(), *server_ids);
+    }
+    auto settings = options.settings;
+    // Replay from the archive up to the target, then promote; never archive into it.
+    // (the server runs restore_command in its data directory: the archive's path made absolute)
+    settings.emplace("restore_command", "cp '" + fs::absolute(options.recover->wal_archive).string() + "/%f' '%p'");
+    settings.emplace("recovery_target_time", options.recover->target_time);
+    settings.emplace("recovery_target_action", "promote");
+    settings.emplace("archive_mode", "off");
+    // No connections until it is promoted: postmaster.pid then says "standby" while it replays
+    // (a hot standby would say "ready" as it does after promotion), and the server need not
+    // match the settings (max_connections, ...) of the one that wrote the WAL.
+    settings.emplace("hot_standby", "off");
+    write_config(settings);
+    std::ofstream signal(m_data_dir / "recovery.signal");
+    signal.close();
+    if (!signal)
+      throw error(error_kind::io, "unable to start a recovery PostgreSQL cluster: cannot write '" +
+                                      (m_data_dir / "recovery.signal").string() + "'");
+    if (server_ids) chown_to(m_data_dir / "recovery.signal", *server_ids);
+    start_server(false);  // the replay may take long: wait_for_promotion waits, and can be interrupted
+    wait_for_promotion(options.check_interrupt);
+  } else {
+    auto r = pg_tool("initdb",
+                     {"--pgdata=" + m_data_dir.string(), "--auth=trust", "--username=" + std::string(k_role),
+                      "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"},
+                     m_start_timeout);
+    if (!r.ok())
+      throw error(error_kind::shell, "unable to create a sandbox PostgreSQL cluster in '" + m_base_dir.string() +
+                                         "': initdb " + describe(r) +
+                                         (m_server_user ? " (the directory must be usable by user '" +
+                                                              *m_server_user + "')"
+                                                        : std::string()));
+    write_config(options.settings);
+    start_server();
+    if (!m_database.empty() && m_database != "postgres") create_database(m_database);
+  }
   spdlog::debug("sandbox PostgreSQL cluster ready in {} ms: {}",
                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began)
                     .count(),
@@ -327,16 +356,69 @@ void cluster::write_config(const std::map<std::string, std::string>& settings) c
                                     file.string() + "'");
 }
 
-void cluster::start_server() {
-  auto secs = std::to_string(m_start_timeout.count());
-  auto r = pg_tool("pg_ctl",
-                   {"start", "--pgdata=" + m_data_dir.string(), "--log=" + m_log_file.string(), "--wait",
-                    "--timeout=" + secs, "--silent"},
-                   m_start_timeout + 15s);
+void cluster::start_server(bool wait) {
+  std::vector<std::string> args{"start", "--pgdata=" + m_data_dir.string(), "--log=" + m_log_file.string(), "--silent"};
+  if (wait) {
+    args.push_back("--wait");
+    args.push_back("--timeout=" + std::to_string(m_start_timeout.count()));
+  } else {
+    args.push_back("--no-wait");
+  }
+  auto r = pg_tool("pg_ctl", std::move(args), m_start_timeout + 15s);
   if (!r.ok())
     throw error(error_kind::shell, "unable to start the sandbox PostgreSQL cluster in '" + m_base_dir.string() +
                                        "': pg_ctl " + describe(r) + "\nserver log (tail):\n" + log_tail());
-  m_running = true;
+  m_running = true;  // from here on teardown() stops it, whatever happens
+}
+
+void cluster::copy_base_backup(const recovery_source& from) const {
+  std::error_code ec;
+  if (!fs::exists(from.base_backup / "PG_VERSION", ec))
+    throw error(error_kind::usage, "unable to start a recovery PostgreSQL cluster: '" + from.base_backup.string() +
+                                       "' is not a plain-format base backup (no PG_VERSION in it)");
+  if (!fs::is_directory(from.wal_archive, ec))
+    throw error(error_kind::usage, "unable to start a recovery PostgreSQL cluster: the WAL archive '" +
+                                       from.wal_archive.string() + "' is not a directory");
+  if (from.wal_archive.string().find('\'') != std::string::npos)
+    throw error(error_kind::usage, "unable to start a recovery PostgreSQL cluster: the WAL archive's path '" +
+                                       from.wal_archive.string() + "' has a quote in it");
+  if (from.target_time.empty())
+    throw error(error_kind::usage, "unable to start a recovery PostgreSQL cluster: no recovery target time");
+  fs::copy(from.base_backup, m_data_dir, fs::copy_options::recursive, ec);
+  if (ec)
+    throw error(error_kind::io, "unable to copy the base backup '" + from.base_backup.string() + "' to '" +
+                                    m_data_dir.string() + "': " + ec.message());
+  fs::permissions(m_data_dir, fs::perms::owner_all, ec);
+  // A backup taken with -R would start a standby; a stale pid file would refuse to start.
+  for (const char* stale : {"standby.signal", "recovery.signal", "postmaster.pid"}) fs::remove(m_data_dir / stale, ec);
+}
+
+void cluster::wait_for_promotion(const std::function<void()>& check_interrupt) const {
+  // postmaster.pid's 8th line is the server's state: "standby" while it replays (hot_standby is
+  // off), "ready" once promoted. A server that cannot reach the target stops (FATAL).
+  auto deadline = std::chrono::steady_clock::now() + m_start_timeout;
+  for (;;) {
+    std::ifstream in(m_data_dir / "postmaster.pid");
+    std::string line, status;
+    pid_t pid = 0;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (n == 1) pid = static_cast<pid_t>(std::atoi(line.c_str()));
+      if (n == 8) status = trim(line);
+    }
+    // No pid file: not written yet (pg_ctl did not wait), or removed by a server that stopped;
+    // its log says which.
+    bool gone = pid > 0 ? ::kill(pid, 0) != 0 : log_tail().find("FATAL:") != std::string::npos;
+    if (gone)
+      throw error(error_kind::shell, "unable to recover the PostgreSQL cluster in '" + m_base_dir.string() +
+                                         "': the server stopped during recovery\nserver log (tail):\n" + log_tail());
+    if (status == "ready") return;
+    if (check_interrupt && pid > 0) check_interrupt();  // once teardown() can find the server to stop
+    if (std::chrono::steady_clock::now() > deadline)
+      throw error(error_kind::timeout, "unable to recover the PostgreSQL cluster in '" + m_base_dir.string() +
+                                           "': not promoted within " + std::to_string(m_start_timeout.count()) +
+                                           " s\nserver log (tail):\n" + log_tail());
+    std::this_thread::sleep_for(100ms);  // replay runs in the server; we only watch its state
+  }
 }
 
 void cluster::start() {

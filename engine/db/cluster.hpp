@@ -17,6 +17,17 @@
 
 namespace rb::db {
 
+/// Point-in-time recovery: a cluster made from a base backup and a WAL archive instead of initdb.
+struct recovery_source {
+  /// A plain-format base backup (pg_basebackup -Fp -D DIR); copied, never changed.
+  std::filesystem::path base_backup;
+  /// The directory archive_command copied WAL segments into; restore_command reads it.
+  std::filesystem::path wal_archive;
+  /// recovery_target_time, e.g. "2026-12-03 10:15:00+00": replay stops before the first commit
+  /// after it, and the server is promoted.
+  std::string target_time;
+};
+
 /// How to create a throwaway cluster. The defaults suit tests.
 struct cluster_options {
   /// Where the cluster lives (data/, socket/, server.log inside it). Empty: a fresh
@@ -31,6 +42,13 @@ struct cluster_options {
   std::chrono::seconds start_timeout{60};
   /// Extra postgresql.conf settings (name -> value, quoted as needed), applied last.
   std::map<std::string, std::string> settings{};
+  /// Recover a copy of a base backup to a point in time instead of running initdb; `database`
+  /// is then only the one dsn() names (it must exist in the backup), and start_timeout also
+  /// bounds the replay up to the promotion.
+  std::optional<recovery_source> recover{};
+  /// Called while a recovery replays, between looks at the server; it may throw (a run's
+  /// cancel or deadline) to give up: the half-made cluster is then stopped and removed.
+  std::function<void()> check_interrupt{};
 };
 
 /// How a cluster runs a client tool (psql): shell::run, or a caller's wrapper that audits it.
@@ -108,8 +126,11 @@ class cluster {
   struct attach_tag {};
   explicit cluster(attach_tag) {}
   void init(const cluster_options& options);
+  void copy_base_backup(const recovery_source& from) const;
+  void wait_for_promotion(const std::function<void()>& check_interrupt) const;
   void write_config(const std::map<std::string, std::string>& settings) const;
-  void start_server();
+  /// pg_ctl start; with `wait`, until the server accepts connections (else it only launches it).
+  void start_server(bool wait = true);
   void teardown() noexcept;
   shell::process_result pg_tool(std::string_view tool, std::vector<std::string> args,
                                 std::chrono::milliseconds timeout) const;

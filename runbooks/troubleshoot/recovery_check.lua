@@ -1,8 +1,9 @@
 -- Seed 004 (Database Troubleshooting Guide), "Emergency Recovery - Recovery Verification":
 -- after a restore, record the headline counts and check referential integrity. Fails, naming
 -- what is wrong, if any submission, point or attachment is orphaned (troubleshoot.orphans
--- cleans those up). Read-only.
-local health = require "health"
+-- cleans those up). Read-only. troubleshoot.restore_from_backup and point_in_time_recovery end
+-- with the same checks (stdlib/recovery.lua).
+local recovery = require "recovery"  -- the checks, shared with the other recovery runbooks
 
 runbook "troubleshoot.recovery_check" {
   title = "Verify a recovered database",
@@ -12,12 +13,7 @@ runbook "troubleshoot.recovery_check" {
 
   step "data consistency" {
     run = function(ctx)
-      local counts = ctx.db:query([[
-        SELECT (SELECT count(*) FROM users) AS users,
-               (SELECT count(*) FROM submissions) AS submissions,
-               (SELECT count(*) FROM points_ledger) AS points_entries,
-               (SELECT count(*) FROM submissions WHERE status = 'APPROVED') AS approved_submissions,
-               (SELECT max(total_points) FROM leaderboard_totals) AS top_user_points]])[1]
+      local counts = recovery.counts(ctx.db)
       check(counts.users > 0, "no users: the restore is empty")
       audit.note("recovery counts", counts)
       return counts
@@ -25,11 +21,7 @@ runbook "troubleshoot.recovery_check" {
   },
   step "referential integrity" {
     run = function(ctx)
-      local orphaned = {
-        submissions = health.orphans(ctx.db, "submissions", "user_id", "users"),
-        points = health.orphans(ctx.db, "points_ledger", "user_id", "users"),
-        attachments = health.orphans(ctx.db, "submission_attachments", "submission_id", "submissions"),
-      }
+      local orphaned = recovery.orphans(ctx.db)
       audit.note("orphaned records", orphaned)
       check(orphaned.submissions + orphaned.points + orphaned.attachments == 0,
             "orphaned submissions: %d, orphaned points: %d, orphaned attachments: %d (run troubleshoot.orphans)",
