@@ -104,6 +104,7 @@ TEST_F(Seed004Ops, ConnectionsNamesTheRuleThatRejectsARoleABrokenHbaLineAndARole
   auto& cluster = rb::testing::private_cluster();  // roles and pg_hba.conf are the server's
   fixture_db db("troubleshoot/leaps.sql", "", cluster);
   cluster.run_sql("CREATE ROLE blocked LOGIN; CREATE ROLE capped LOGIN CONNECTION LIMIT 1", db.name);
+  cluster.run_sql("CREATE DATABASE closed_for_maintenance ALLOW_CONNECTIONS false", db.name);
   // pg_hba.conf turns `blocked` away, first thing; reloaded, the server really does.
   std::filesystem::path hba = cluster.data_dir() / "pg_hba.conf";
   std::string original = rb::testing::read_file(hba);
@@ -145,6 +146,9 @@ TEST_F(Seed004Ops, ConnectionsNamesTheRuleThatRejectsARoleABrokenHbaLineAndARole
   EXPECT_TRUE(contains(limits["findings"], "role capped: 1 of 1 connections in use (CONNECTION LIMIT reached)"))
       << limits.dump();
   EXPECT_GT(limits["limits"].value("available", 0), 0);
+  EXPECT_TRUE(contains(limits["findings"],
+                       "database closed_for_maintenance does not allow connections (datallowconn = false)"))
+      << limits.dump();
 
   json ssl = r.note("ssl");
   EXPECT_EQ(ssl["settings"].value("ssl", ""), "off");
