@@ -89,7 +89,7 @@ runbook "troubleshoot.amplify_quota" {
       when = function(ctx)
         return (ctx.params.peer_limit > 0 or ctx.params.student_limit > 0) or "no new limit given (peer_limit, student_limit)"
       end,
-      confirm = "Replaces check_amplify_quota() with new 7-day limits",
+      confirm = { "Replaces check_amplify_quota() with new 7-day limits", on_decline = "skip" },
       run = function(ctx)
         rowbackup.create(ctx, "troubleshoot_backup")
         ctx.db:exec([[INSERT INTO troubleshoot_backup (source_table, action, row_data, run)
@@ -121,7 +121,7 @@ runbook "troubleshoot.amplify_quota" {
     },
     step "manual override" {
       when = function(ctx) return ctx.params.override_user ~= "" or "no override_user given" end,
-      confirm = "Inserts one AMPLIFY submission with the quota trigger disabled for this transaction",
+      confirm = { "Inserts one AMPLIFY submission with the quota trigger disabled for this transaction", on_decline = "skip" },
       run = function(ctx)
         check(ctx.db:scalar("SELECT count(*) FROM users WHERE id = $1", ctx.params.override_user) == 1,
               "no user %s", ctx.params.override_user)

@@ -80,7 +80,7 @@ runbook "troubleshoot.analytics" {
   phase "repopulate" {
     step "refresh all analytics" {
       when = function(ctx) return #missing(ctx) > 0 or "every analytics view has data" end,
-      confirm = "Refreshes every analytics view (a view never populated is locked while it fills)",
+      confirm = { "Refreshes every analytics view (a view never populated is locked while it fills)", on_decline = "skip" },
       lock_timeout = "30s",
       retry = { attempts = 3, backoff = "exponential", initial = "5s", on = { "lock_not_available" } },
       run = function(ctx)

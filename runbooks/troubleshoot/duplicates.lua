@@ -56,7 +56,7 @@ runbook "troubleshoot.duplicates" {
     },
     step "reject older LEARN submissions" {
       when = function(ctx) return count(ctx, LEARN_RANKED) > 0 or "no duplicate LEARN submissions" end,
-      confirm = "Rejects every live LEARN submission but each participant's latest",
+      confirm = { "Rejects every live LEARN submission but each participant's latest", on_decline = "skip" },
       run = function(ctx)
         backup(ctx, "submissions", LEARN_RANKED)
         local n = ctx.db:exec([[UPDATE submissions
@@ -75,7 +75,7 @@ runbook "troubleshoot.duplicates" {
     },
     step "remove points credited twice" {
       when = function(ctx) return count(ctx, EVENTS_RANKED) > 0 or "no external event credited twice" end,
-      confirm = "Deletes all but the latest points_ledger row of each external event",
+      confirm = { "Deletes all but the latest points_ledger row of each external event", on_decline = "skip" },
       run = function(ctx)
         backup(ctx, "points_ledger", EVENTS_RANKED)
         local n = ctx.db:exec("DELETE FROM points_ledger WHERE id IN (SELECT id FROM (" .. EVENTS_RANKED .. ") r WHERE rn > 1)")

@@ -50,7 +50,7 @@ runbook "troubleshoot.email_matching" {
     transaction = true,
     step "re-match events" {
       when = function(ctx) return rematchable(ctx) > 0 or "no event to re-match" end,
-      confirm = "Matches NO_USER_FOUND events to users case-insensitively and credits their LEARN points",
+      confirm = { "Matches NO_USER_FOUND events to users case-insensitively and credits their LEARN points", on_decline = "skip" },
       run = function(ctx)
         rowbackup.create(ctx, "troubleshoot_backup")
         local r = kajabi.process(ctx, "troubleshoot_backup", REMATCHABLE)

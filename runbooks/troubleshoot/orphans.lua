@@ -21,7 +21,7 @@ end
 local function cleanup_step(tbl)
   return step(tbl) {
     when = function(ctx) return orphans(ctx, tbl) > 0 or "no orphaned " .. tbl end,
-    confirm = "Deletes orphaned " .. tbl .. " (copied to orphaned_data_backup first)",
+    confirm = { "Deletes orphaned " .. tbl .. " (copied to orphaned_data_backup first)", on_decline = "skip" },
     run = function(ctx)
       local saved = ctx.db:exec("INSERT INTO orphaned_data_backup (source_table, row_data, run) SELECT $1, to_jsonb(t), $2 FROM "
                                 .. tbl .. " t WHERE " .. ORPHANED[tbl], tbl, ctx.run)

@@ -73,7 +73,7 @@ runbook "troubleshoot.points" {
     transaction = true,
     step "credit missing points" {
       when = function(ctx) return shortfalls(ctx) > 0 or "no participant is missing points" end,
-      confirm = "Credits the missing points as RECONCILIATION rows in points_ledger",
+      confirm = { "Credits the missing points as RECONCILIATION rows in points_ledger", on_decline = "skip" },
       run = function(ctx)
         rowbackup.create(ctx, "troubleshoot_backup")
         local ids = {}

@@ -76,7 +76,7 @@ runbook "troubleshoot.roles" {
       when = function(ctx)
         return ctx.db:scalar("SELECT count(*) FROM users WHERE " .. NORMALISABLE) > 0 or "no role to normalise"
       end,
-      confirm = "Rewrites invalid roles as the valid role they spell ('admin' -> 'ADMIN')",
+      confirm = { "Rewrites invalid roles as the valid role they spell ('admin' -> 'ADMIN')", on_decline = "skip" },
       run = function(ctx)
         rowbackup.create(ctx, "troubleshoot_backup")
         local saved = rowbackup.save(ctx, "troubleshoot_backup", "users", NORMALISABLE)
@@ -91,7 +91,7 @@ runbook "troubleshoot.roles" {
         if #emails(ctx) == 0 or ctx.params.role == "" then return "no emails and role given" end
         return true
       end,
-      confirm = "Gives the users of `emails` the role `role`",
+      confirm = { "Gives the users of `emails` the role `role`", on_decline = "skip" },
       run = function(ctx)
         local list = db.array(emails(ctx))
         local found = ctx.db:scalar("SELECT count(*) FROM users WHERE lower(email) = ANY($1::text[])", list)

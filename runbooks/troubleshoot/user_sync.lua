@@ -58,7 +58,7 @@ runbook "troubleshoot.user_sync" {
     transaction = true,
     step "upsert user from Clerk" {
       when = function(ctx) return ctx.params.clerk_id ~= "" or "no clerk_id given" end,
-      confirm = "Creates or updates the user clerk_id with the given email and name",
+      confirm = { "Creates or updates the user clerk_id with the given email and name", on_decline = "skip" },
       run = function(ctx)
         local p = ctx.params
         check(p.email:find("@"), "email %q is not an address", p.email)

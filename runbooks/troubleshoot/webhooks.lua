@@ -64,7 +64,7 @@ runbook "troubleshoot.webhooks" {
     transaction = true,
     step "remove duplicate events" {
       when = function(ctx) return count(ctx, DUPLICATES) > 0 or "no event received twice" end,
-      confirm = "Deletes every copy of a Kajabi event but the first received",
+      confirm = { "Deletes every copy of a Kajabi event but the first received", on_decline = "skip" },
       run = function(ctx)
         rowbackup.create(ctx, "troubleshoot_backup")
         local saved = rowbackup.save(ctx, "troubleshoot_backup", "kajabi_events", "id IN (" .. DUPLICATES .. ")")
@@ -76,7 +76,7 @@ runbook "troubleshoot.webhooks" {
     },
     step "reprocess unprocessed events" {
       when = function(ctx) return count(ctx, "SELECT 1 FROM kajabi_events t WHERE " .. UNPROCESSED) > 0 or "no unprocessed event" end,
-      confirm = "Credits LEARN points for unprocessed Kajabi events and marks them processed",
+      confirm = { "Credits LEARN points for unprocessed Kajabi events and marks them processed", on_decline = "skip" },
       run = function(ctx)
         rowbackup.create(ctx, "troubleshoot_backup")
         local r = kajabi.process(ctx, "troubleshoot_backup", UNPROCESSED)

@@ -1,8 +1,9 @@
 // Seed 004's data-side incident playbooks (troubleshoot.points, amplify_quota, roles,
-// user_sync, webhooks, email_matching, analytics), run for real against the LEAPS fixture
-// (runbooks/troubleshoot/leaps.sql), which holds each symptom: the diagnosis names the problem
-// in its audit notes, the confirmed fix changes the rows it should (and backs them up first),
-// a second run finds nothing to fix, and `runbook rollback` puts back what a fix changed.
+// user_sync, webhooks, email_matching, analytics; and the older orphans and duplicates), run for
+// real against the LEAPS fixture (runbooks/troubleshoot/leaps.sql), which holds each symptom:
+// the diagnosis names the problem in its audit notes, the confirmed fix changes the rows it
+// should (and backs them up first), a second run finds nothing to fix, `runbook rollback` puts
+// back what a fix changed, and a run nobody confirms skips every fix and still reports.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -41,6 +42,20 @@ class Seed004 : public ::testing::Test {
   }
   static json result_of(const run_result& r, const std::string& step) {
     return r.step_end(step).value("result", json::object());
+  }
+
+  /// `runbook run NAME --json args...` against the fixture database, without --yes and with no
+  /// terminal: nobody can confirm a fix.
+  run_result run_without_yes(const std::string& name, std::vector<std::string> args, const fixture_db& db) {
+    std::vector<std::string> argv{"run", name, "--json", "--dsn", db.dsn};
+    argv.insert(argv.end(), args.begin(), args.end());
+    run_result r;
+    r.proc = cli.run(argv, {{"RUNBOOK_PATH", k_shipped}});
+    r.outcome = json::parse(r.proc.out, nullptr, false);
+    if (r.outcome.is_discarded() || !r.outcome.is_object()) r.outcome = json::object();
+    for (auto& rec : cli.records())
+      if (rec.value("run", "") == r.outcome.value("run", "")) r.records.push_back(rec);
+    return r;
   }
 
   /// `runbook rollback RUN --yes` against the fixture database: undoes the run's fixes.
@@ -329,6 +344,56 @@ TEST_F(Seed004, AnalyticsFindsTheUnpopulatedViewAndRepopulatesIt) {
   expect_succeeded(again);
   EXPECT_EQ(again.note("analytics views").value("missing", -1), 0);
   EXPECT_EQ(status_of(again, "refresh all analytics"), "skipped");
+}
+
+// ---- Declining the fixes -----------------------------------------------------------------
+
+/// A playbook, the fix steps a run without --yes declines, and the note its diagnosis writes.
+struct declined_case {
+  std::string runbook;
+  std::vector<std::string> args;
+  std::vector<std::string> fixes;
+  std::string diagnosis;
+};
+
+/// Without --yes and without a terminal, every fix is declined: the run reports its diagnosis,
+/// records each fix skipped with the confirmation as its reason, changes no row, and exits 0.
+TEST_F(Seed004, WithoutYesEveryFixIsSkippedAndTheDiagnosisStays) {
+  const std::vector<declined_case> cases = {
+      {"troubleshoot.points", {}, {"credit missing points"}, "point differences"},
+      {"troubleshoot.amplify_quota", {"--param", "peer_limit=75", "--param", "override_user=user_12"},
+       {"adjust quota limits", "manual override"}, "participants near the amplify quota"},
+      {"troubleshoot.roles", {"--param", "emails=p3@school.test", "--param", "role=ADMIN"},
+       {"normalise invalid roles", "assign role"}, "invalid roles"},
+      {"troubleshoot.user_sync", {"--param", "clerk_id=user_deleted", "--param", "email=g@school.test", "--param", "name=G"},
+       {"upsert user from Clerk"}, "users missing"},
+      {"troubleshoot.webhooks", {}, {"remove duplicate events", "reprocess unprocessed events"}, "webhook backlog"},
+      {"troubleshoot.email_matching", {}, {"re-match events"}, "email case mismatches"},
+      {"troubleshoot.analytics", {}, {"refresh all analytics"}, "analytics views"},
+      {"troubleshoot.orphans", {}, {"submissions", "points_ledger", "submission_attachments"}, "orphaned records found"},
+      {"troubleshoot.duplicates", {}, {"reject older LEARN submissions", "remove points credited twice"},
+       "duplicate LEARN submissions"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.runbook);
+    fixture_db db("troubleshoot/leaps.sql");
+    std::string before = db.rows_of(k_leaps_tables);
+    auto r = run_without_yes(c.runbook, c.args, db);
+    expect_succeeded(r);
+    EXPECT_FALSE(r.note(c.diagnosis).is_null()) << r.describe();
+    for (const auto& fix : c.fixes) {
+      json end = r.step_end(fix);
+      EXPECT_EQ(end.value("status", ""), "skipped") << fix << ": " << end.dump();
+      EXPECT_TRUE(end.value("declined", false)) << fix << ": " << end.dump();
+      EXPECT_NE(end.value("reason", "").find("not confirmed: nobody to ask and no --yes"), std::string::npos)
+          << fix << ": " << end.dump();
+    }
+    EXPECT_EQ(db.rows_of(k_leaps_tables), before);
+    EXPECT_EQ(db.scalar("SELECT ispopulated FROM pg_matviews WHERE matviewname = 'activity_metrics'"), "f");
+    EXPECT_EQ(db.scalar("SELECT pg_get_functiondef('check_amplify_quota()'::regprocedure) LIKE "
+                        "'%peer_limit CONSTANT integer := 50;%'"),
+              "t");
+  }
 }
 
 }  // namespace
