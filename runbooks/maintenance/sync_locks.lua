@@ -37,7 +37,7 @@ runbook "maintenance.sync_locks" {
                                 ctx.params.grace)
         return n > 0 or "no expired sync locks"
       end,
-      confirm = "Deletes expired sync locks (kept in sync_locks_expired)",
+      confirm = { "Deletes expired sync locks (kept in sync_locks_expired)", on_decline = "skip" },
       run = function(ctx)
         ctx.db:exec([[CREATE TABLE IF NOT EXISTS sync_locks_expired (
                         page_id TEXT NOT NULL, locked_by TEXT NOT NULL, locked_at TIMESTAMPTZ NOT NULL,
@@ -64,6 +64,9 @@ runbook "maintenance.sync_locks" {
   phase "report" {
     step "alert" {
       run = function(ctx)
+        if not ctx.db:scalar("SELECT to_regclass('sync_locks_expired') IS NOT NULL") then
+          return { alerted = false }  -- never cleaned up here (the deletion was declined)
+        end
         local pages = ctx.db:query([[SELECT page_id, locked_by, expires_at FROM sync_locks_expired
                                      WHERE removed_by_run = $1 ORDER BY page_id]], ctx.run)
         if #pages == 0 then return { alerted = false } end

@@ -4,8 +4,10 @@
 -- sync's RPC functions and the monitoring views of phase 6 (active_syncs, sync_statistics);
 -- before it the prerequisites' backup and the version and privilege checks of step 1.3; after
 -- it the guide's four verification queries (step 1.2), a test of the sync lock and of
--- duplicate-free upserts (5.1, 5.4), and its ten success criteria; its rollback plan (step 2)
--- is the rollback handlers. The 48 hours of monitoring after it are monitor.critical_fixes.
+-- duplicate-free upserts (5.1, 5.4), its ten success criteria, and its closing "Migration
+-- Checklist" (checked where the database can tell, asked of a person where it cannot); its
+-- rollback plan (step 2) is the rollback handlers. The 48 hours of monitoring after it are
+-- monitor.critical_fixes.
 -- Prerequisites 2. "Schedule maintenance window": it runs only inside `window` (in `tz`); outside
 -- it the run is skipped, saying so (exit 0). `--param window=any` runs it now.
 local backup = require "backup"
@@ -17,6 +19,7 @@ local FUNCTIONS = { "acquire_sync_lock", "release_sync_lock", "upsert_conversati
 local function count(ctx, sql, ...) return ctx.db:scalar(sql, ...) end
 
 local deadlocks_at_start  -- the database's deadlock count when the run began (preflight)
+local backup_file         -- the backup this run took (for the closing checklist)
 
 --- Runs fn(page) with a test page of this run's own, and removes what it left there (its
 --- conversations, their events, its sync sessions and locks), however fn ends.
@@ -115,6 +118,7 @@ runbook "migration.critical_fixes" {
       run = function(ctx)
         local b = backup.dump(ctx, { dir = ctx.params.backup_dir, name = "before_critical_fixes" })
         backup.verify(ctx, b)
+        backup_file = b.file
         return b
       end,
     },
@@ -366,5 +370,55 @@ runbook "migration.critical_fixes" {
         check(n == 0, "%d conversations have no events", n)
       end,
     },
+  },
+
+  -- "Migration Checklist", at the end: what the database can show is checked again; what
+  -- happens in the application, the team or over the next week is asked of the person running
+  -- it (on a terminal; --yes never confirms these, and unconfirmed items do not fail the run).
+  checklist "migration checklist" {
+    { "Backed up database", check = function(ctx)
+        if not backup_file then return false, "no backup was taken by this run" end
+        local code = shell.run { "test", "-s", backup_file }
+        return code == 0, backup_file
+      end },
+    { "Read complete migration guide", manual = "Confirm you have read the whole Critical Fixes Migration Guide" },
+    { "Tested in staging environment", manual = "Confirm this migration ran in staging before production" },
+    { "Ran CRITICAL_FIXES_MIGRATION.sql", check = function(ctx)
+        local n = count(ctx, [[SELECT (SELECT count(*) FROM information_schema.columns WHERE table_name = 'messenger_conversations' AND column_name = 'version')
+          + (SELECT count(*) FROM pg_indexes WHERE indexname IN ('idx_unique_event_by_message', 'idx_unique_event_by_timestamp'))
+          + (SELECT count(*) FROM information_schema.tables WHERE table_name IN ('sync_state', 'sync_locks'))
+          + (SELECT count(DISTINCT proname) FROM pg_proc WHERE proname IN ('acquire_sync_lock', 'release_sync_lock', 'extend_sync_lock',
+               'cleanup_expired_locks', 'upsert_conversation_with_events', 'bulk_upsert_conversations_with_events'))
+          + (SELECT count(*) FROM information_schema.views WHERE table_name IN ('active_syncs', 'sync_statistics'))]])
+        return n == 13, string.format("%d of the 13 objects it adds are there", n)
+      end },
+    { "Verified migration with queries", check = function(ctx)
+        local n = count(ctx, "SELECT count(DISTINCT routine_name) FROM information_schema.routines WHERE routine_name = ANY($1::text[])",
+                        "{" .. table.concat(FUNCTIONS, ",") .. "}")
+        return n == #FUNCTIONS, string.format("%d of the %d RPC functions", n, #FUNCTIONS)
+      end },
+    { "Installed npm dependencies (zod, uuid)", manual = "Confirm `npm list zod uuid` shows both" },
+    { "Updated environment variables", manual = "Confirm SUPABASE_SERVICE_ROLE_KEY and WEBHOOK_VERIFY_TOKEN are set" },
+    { "Deployed fixed sync route", manual = "Confirm /api/conversations/sync-fixed is deployed" },
+    { "Updated webhook handler", manual = "Confirm the webhook uses WebhookFixed.handleMessage" },
+    { "Tested sync lock (concurrent prevention)", check = function(ctx)
+        local page = "runbook-checklist:" .. ctx.run
+        local first = count(ctx, "SELECT acquire_sync_lock($1, 'checklist-1')", page)
+        local second = count(ctx, "SELECT acquire_sync_lock($1, 'checklist-2')", page)
+        ctx.db:exec("DELETE FROM sync_locks WHERE page_id = $1", page)
+        return first and not second, "a second sync of a locked page was " .. (second and "let through" or "refused")
+      end },
+    { "Tested sync resumption", manual = "Confirm a partial sync resumed with its resumeSession (step 5.2)" },
+    { "Tested webhook events", manual = "Confirm a test webhook event created an event (step 5.3)" },
+    { "Verified data consistency", check = function(ctx)
+        local n = count(ctx, [[SELECT count(*) FROM messenger_conversations c
+                               WHERE NOT EXISTS (SELECT 1 FROM contact_interaction_events e WHERE e.conversation_id = c.id)]])
+        local d = count(ctx, DUPLICATE_EVENTS)
+        return n == 0 and d == 0, string.format("%d conversations without events, %d groups of duplicate events", n, d)
+      end },
+    { "Monitored for 24 hours", manual = "Run `runbook run monitor.critical_fixes` (48 hours) and confirm it stayed quiet" },
+    { "Updated documentation", manual = "Confirm the sync documentation describes resume and locks" },
+    { "Trained team on new features", manual = "Confirm the team knows about sync resume and sync locks" },
+    { "Removed old sync route (after 1 week)", manual = "Confirm /api/conversations/sync is removed, a week after" },
   },
 }

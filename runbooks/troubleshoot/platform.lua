@@ -3,8 +3,9 @@
 -- 003-006 missing), "Slow Query Performance" (the guide's queries under EXPLAIN ANALYZE: on
 -- their index, within `max_query_ms`; an INVALID index -- what a failed CREATE INDEX
 -- CONCURRENTLY leaves -- is rebuilt). Read-only diagnosis first, every finding audited; each
--- fix asks for confirmation and records what it changes before changing it; then the checks
--- again: what is still wrong fails its check and the run ends "succeeded with failures" (4).
+-- fix asks for confirmation (declined: skipped, the run goes on) and records what it changes
+-- before changing it; then the checks again: what is still wrong fails its check and the run
+-- ends "succeeded with failures" (4).
 local health = require "health"
 local platform = require "platform"
 
@@ -94,7 +95,7 @@ runbook "troubleshoot.platform" {
     on_error = "continue",
     step "enable row level security" {
       when = none_left("table with row level security off", rls_off),
-      confirm = "Enables row level security on the platform tables that have it off",
+      confirm = { "Enables row level security on the platform tables that have it off", on_decline = "skip" },
       run = function(ctx)
         local tables = rls_off(ctx)
         audit.note("enabling row level security", { tables = tables, relrowsecurity_before = false })
@@ -104,7 +105,7 @@ runbook "troubleshoot.platform" {
     },
     step "re-create missing policies" {
       when = none_left("missing policy", missing_policies),
-      confirm = "Creates the row level security policies of migrations 003-006 that are missing",
+      confirm = { "Creates the row level security policies of migrations 003-006 that are missing", on_decline = "skip" },
       run = function(ctx)
         local missing = missing_policies(ctx)
         ctx.db:transaction(function()
@@ -119,7 +120,7 @@ runbook "troubleshoot.platform" {
     },
     step "rebuild invalid indexes" {
       when = none_left("invalid index", invalid_indexes),
-      confirm = "Rebuilds invalid indexes with REINDEX INDEX CONCURRENTLY",
+      confirm = { "Rebuilds invalid indexes with REINDEX INDEX CONCURRENTLY", on_decline = "skip" },
       run = function(ctx)
         local bad = invalid_indexes(ctx)
         audit.note("rebuilding invalid indexes", { indexes = bad })  -- their definitions, before

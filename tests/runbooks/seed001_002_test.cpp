@@ -8,6 +8,7 @@
 
 #include <ctime>
 #include <filesystem>
+#include <map>
 
 #include "tests/runbooks/shipped_support.hpp"
 #include "tests/support/receiver.hpp"
@@ -129,6 +130,11 @@ TEST_F(Seed001, TroubleshootPlatformFixesRowLevelSecurityAndRebuildsAnInvalidInd
   EXPECT_NE(refused.out.find("invalid indexes: idx_conversations_tenant_title"), std::string::npos) << refused.out;
   EXPECT_EQ(db.scalar("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.feedback'::regclass"), "f");
   EXPECT_EQ(db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_conversations_tenant_title'::regclass"), "f");
+  for (const char* fix : {"enable row level security", "re-create missing policies", "rebuild invalid indexes"}) {
+    auto ends = cli.events("step.end", fix);
+    ASSERT_EQ(ends.size(), 1u) << fix;
+    EXPECT_EQ(ends[0].value("status", ""), "skipped") << ends[0].dump();
+  }
 
   auto r = run(cli, "troubleshoot.platform", {}, db.dsn);
   ASSERT_EQ(r.proc.exit_code, 0) << r.describe();
@@ -239,6 +245,18 @@ TEST_F(Seed002, CriticalFixesRunsOnlyInsideItsMaintenanceWindow) {
   EXPECT_EQ(inside.proc.exit_code, 0) << inside.describe();
   EXPECT_EQ(inside.status(), "succeeded");
   EXPECT_EQ(db.scalar(version_column), "1");
+  // It closes with the guide's Migration Checklist: what the database can tell is checked, the
+  // rest is for a person on a terminal (--yes never answers for one), and stays unconfirmed.
+  auto end = inside.events("checklist.end");
+  ASSERT_EQ(end.size(), 1u) << inside.describe();
+  EXPECT_EQ(end[0].value("passed", -1), 5) << end[0].dump();
+  EXPECT_EQ(end[0].value("failed", -1), 0) << end[0].dump();
+  EXPECT_EQ(end[0].value("unconfirmed", -1), 12) << end[0].dump();
+  std::map<std::string, std::string> items;
+  for (const auto& i : inside.events("checklist.item")) items[i.value("step", "")] = i.value("outcome", "");
+  EXPECT_EQ(items["Backed up database"], "passed");
+  EXPECT_EQ(items["Tested sync lock (concurrent prevention)"], "passed");
+  EXPECT_EQ(items["Trained team on new features"], "unconfirmed");
 
   // A window that is no window is a broken guard: the run fails, saying why.
   auto bad = run(cli, "migration.critical_fixes", {"--param", "window=2am-4am", "--param", backups}, db.dsn);
@@ -255,6 +273,14 @@ TEST_F(Seed002, SyncLocksCleanupKeepsACopyDeletesAndAlertsAWebhook) {
   const std::string locks = "SELECT string_agg(page_id || ' ' || locked_by || ' ' || locked_at || ' ' || expires_at, ', ' "
                             "ORDER BY page_id) FROM sync_locks";
   std::string before = db.scalar(locks);
+
+  // Run by hand without --yes and without a terminal: the deletion is declined and skipped,
+  // the locks stay, nobody is alerted, and the run still reports what it found.
+  auto declined = cli.run({"run", "maintenance.sync_locks", "--dsn", db.dsn}, {{"RUNBOOK_PATH", k_shipped}});
+  EXPECT_EQ(declined.exit_code, 0) << declined.out << declined.err;
+  ASSERT_EQ(cli.events("step.end", "delete expired locks").size(), 1u);
+  EXPECT_EQ(cli.events("step.end", "delete expired locks")[0].value("status", ""), "skipped");
+  EXPECT_EQ(db.scalar(locks), before);
 
   auto r = run(cli, "maintenance.sync_locks", {}, db.dsn);
   ASSERT_EQ(r.proc.exit_code, 0) << r.describe();
