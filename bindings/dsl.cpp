@@ -1,4 +1,5 @@
-// Lua module: the runbook language constructors (runbook, phase, step, watch, trigger) and check().
+// Lua module: the runbook language constructors (runbook, phase, step, watch, trigger, checklist)
+// and check().
 #include "bindings/dsl.hpp"
 
 #include <string>
@@ -78,6 +79,7 @@ int l_dsl_phase(lua_State* L) { return declare(L, "phase"); }
 int l_dsl_step(lua_State* L) { return declare(L, "step"); }
 int l_dsl_watch(lua_State* L) { return declare(L, "watch"); }
 int l_dsl_trigger(lua_State* L) { return declare(L, "trigger"); }
+int l_dsl_checklist(lua_State* L) { return declare(L, "checklist"); }
 
 /// check(cond, message, ...): raises a check_failed error at the caller's line when cond is
 /// false or nil; returns cond otherwise. Extra arguments format the message.
@@ -126,6 +128,8 @@ void open_dsl(sandbox& sb) {
   sb.set_global("watch");
   lua_pushcfunction(L, trampoline<l_dsl_trigger>);
   sb.set_global("trigger");
+  lua_pushcfunction(L, trampoline<l_dsl_checklist>);
+  sb.set_global("checklist");
   lua_pushcfunction(L, trampoline<l_dsl_check>);
   sb.set_global("check");
 }

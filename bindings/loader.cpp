@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "bindings/checklist.hpp"
 #include "bindings/convert.hpp"
 #include "bindings/dsl.hpp"
 #include "bindings/loader_schedule.hpp"
@@ -102,6 +103,32 @@ std::vector<run::guard_def> read_guards(sandbox& sb, spec_reader& r) {
   return out;
 }
 
+/// `confirm = "what it destroys"` or `confirm = { "what it destroys", on_decline = "skip" | "fail" }`.
+void read_confirm(lua_State* L, spec_reader& step, run::step_def& s) {
+  const std::string form = "confirm = \"what the step destroys\" or confirm = { \"what it destroys\", "
+                           "on_decline = \"skip\" | \"fail\" }";
+  int t = step.get("confirm");
+  if (t == LUA_TSTRING) {
+    s.confirm = lua_tostring(L, -1);
+  } else if (t == LUA_TTABLE) {
+    spec_reader c(L, -1, s.where, step.owner() + ": confirm", {"on_decline"});
+    if (c.items() != 1) fail(s.where, step.owner() + ": " + form);
+    lua_rawgeti(L, c.index(), 1);
+    if (lua_type(L, -1) != LUA_TSTRING) fail(s.where, step.owner() + ": " + form);
+    s.confirm = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    std::string decline = c.string("on_decline").value_or("fail");
+    if (decline != "skip" && decline != "fail")
+      fail(s.where, step.owner() + ": confirm's on_decline = \"" + decline + "\" is not \"skip\" or \"fail\"" +
+                        did_you_mean(decline, {"skip", "fail"}));
+    s.skip_on_decline = decline == "skip";
+  } else if (t != LUA_TNIL) {
+    step.type_error("confirm", ("a string or a table: " + form).c_str());
+  }
+  lua_pop(L, 1);
+  if (s.confirm && trim(*s.confirm).empty()) fail(s.where, step.owner() + ": confirm must say what the step destroys");
+}
+
 run::step_def read_step(sandbox& sb, const declaration& d) {
   lua_State* L = sb.state();
   run::step_def s;
@@ -118,8 +145,7 @@ run::step_def read_step(sandbox& sb, const declaration& d) {
   s.idempotent = r.boolean("idempotent").value_or(false);
   s.retry = read_retry(L, r);
   s.timeout = r.duration("timeout");
-  s.confirm = r.string("confirm");
-  if (s.confirm && trim(*s.confirm).empty()) fail(s.where, r.owner() + ": confirm must say what the step destroys");
+  read_confirm(L, r, s);
   s.on_err = r.on_error("on_error");
   s.description = r.string("description").value_or("");
   s.statement_timeout = r.duration("statement_timeout");
@@ -147,7 +173,9 @@ run::phase_def read_phase(sandbox& sb, const declaration& d) {
     if (!declared || sd.kind != "step")
       fail(declared ? source_loc{sd.source, sd.line} : p.where,  // a watch or phase in it: its own line
            r.owner() + ": item " + std::to_string(i) + " is not a step \"name\" { ... }" +
-               (sd.kind == "watch" ? " (a watch is a phase of its own: put it beside the phases)" : ""));
+               (sd.kind == "watch" || sd.kind == "checklist"
+                    ? " (a " + sd.kind + " is a phase of its own: put it beside the phases)"
+                    : ""));
     if (!names.insert(sd.name).second)
       fail({sd.source, sd.line}, "phase '" + p.name + "' has two steps named '" + sd.name + "'");
     p.steps.push_back(read_step(sb, sd));
@@ -317,7 +345,8 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
     declaration item;
     if (!read_declaration(L, -1, item))
       fail(book.where, r.owner() + ": item " + std::to_string(i) +
-                           " is neither a phase \"name\" { ... }, a step \"name\" { ... } nor a watch \"name\" { ... }");
+                           " is not a phase \"name\" { ... }, a step \"name\" { ... }, a watch \"name\" { ... } or a "
+                           "checklist \"name\" { ... }");
     source_loc at{item.source, item.line};
     if (item.kind == "phase") {
       if (had_steps) fail(at, "a runbook lists either phases or steps, not both");
@@ -333,6 +362,9 @@ run::runbook_def load_runbook(sandbox& sb, const std::filesystem::path& file, co
     } else if (item.kind == "watch") {
       end_implicit();
       add_phase(read_watch(sb, item), at);
+    } else if (item.kind == "checklist") {
+      end_implicit();
+      add_phase(read_checklist(sb, item), at);
     } else if (item.kind == "trigger") {
       fail(at, "trigger '" + item.name + "' belongs inside a watch \"name\" { ... }");
     } else {

@@ -90,6 +90,13 @@ int cmd_log(std::vector<std::string> args) {
     if (ev == "guard" && rec.contains("ok"))
       std::cout << rec.value("scope", "") << " guard " << rec.value("index", 0) << " of " << rec.value("of", 0) << ": "
                 << (rec["ok"].is_boolean() ? (rec["ok"].get<bool>() ? "yes" : "no: " + rec.value("reason", "")) : "raised");
+    if (ev == "checklist.item") {
+      std::cout << rec.value("outcome", "");
+      if (rec.contains("detail")) std::cout << ": " << (rec["detail"].is_string() ? rec.value("detail", "") : rec["detail"].dump());
+    }
+    if (ev == "checklist.end")
+      std::cout << rec.value("passed", 0) << " passed, " << rec.value("failed", 0) << " failed, " << rec.value("confirmed", 0)
+                << " confirmed, " << rec.value("unconfirmed", 0) << " unconfirmed";
     if (rec.contains("status")) std::cout << rec.value("status", "");
     if (rec.contains("attempt") && rec.value("attempt", 1) > 1) std::cout << " attempt " << rec.value("attempt", 1);
     if (rec.contains("duration_ms")) std::cout << " (" << format_duration(std::chrono::milliseconds(rec.value("duration_ms", 0LL))) << ")";

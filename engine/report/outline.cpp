@@ -33,6 +33,7 @@ json step_json(const run::runbook_def& book, const run::phase_def& phase, const 
                   {"on", s.retry.on}};
   }
   if (s.confirm) j["confirm"] = *s.confirm;
+  if (s.confirm && s.skip_on_decline) j["on_decline"] = "skip";
   j["on_error"] = std::string(run::to_string(s.on_err ? *s.on_err : phase.on_err ? *phase.on_err : book.on_err));
   return j;
 }
@@ -249,7 +250,7 @@ std::string book_text(const run::runbook_def& book) {
                         (s.retry.on.empty() ? "" : " on " + join(s.retry.on, ",")));
       notes.push_back("timeout " + j["timeout"].get<std::string>());
       if (j["on_error"] != "rollback") notes.push_back("on_error " + j["on_error"].get<std::string>());
-      if (s.confirm) notes.push_back("CONFIRM: " + *s.confirm);
+      if (s.confirm) notes.push_back("CONFIRM: " + *s.confirm + (s.skip_on_decline ? " (skipped if declined)" : ""));
       out << "     " << pad(std::to_string(++sn) + ".", 4) << pad(s.name, 28) << "[" << join(notes, ", ") << "]\n";
     }
   }

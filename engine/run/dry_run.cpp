@@ -37,7 +37,9 @@ void print_dry_run(const runbook_def& book, const run_options& opts, reporter& o
       std::string line = "[" + std::to_string(index) + "/" + std::to_string(total) + "] would run '" + step.name + "'";
       std::vector<std::string> notes;
       if (step.has_when) notes.push_back("if its `when` allows");
-      if (step.confirm) notes.push_back(std::string(opts.yes ? "confirmed by --yes: " : "asks to confirm: ") + *step.confirm);
+      if (step.confirm)
+        notes.push_back(std::string(opts.yes ? "confirmed by --yes: " : "asks to confirm: ") + *step.confirm +
+                        (step.skip_on_decline && !opts.yes ? " (skipped if declined)" : ""));
       if (step.retry.attempts > 1)
         notes.push_back("up to " + std::to_string(step.retry.attempts) + " attempts");
       milliseconds limit = step.timeout ? *step.timeout : phase.timeout ? *phase.timeout : book.timeout;

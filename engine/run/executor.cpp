@@ -74,10 +74,11 @@ run_outcome executor::resume(const runbook_def& book, const run_state& state, co
 void require_confirmable(const runbook_def& book, const run_options& opts, const confirmer& confirm) {
   if (opts.yes || confirm.interactive()) return;
   std::vector<std::string> needing;
-  // Steps with a `when` may be skipped; they are refused when reached, if they are.
+  // Steps with a `when` may be skipped; they are refused when reached, if they are. Steps
+  // whose confirm says on_decline = "skip" are skipped when reached.
   for (const auto& p : book.phases)
     for (const auto& s : p.steps)
-      if (s.confirm && !s.has_when) needing.push_back("step '" + s.name + "' of phase '" + p.name + "' (" + *s.confirm + ")");
+      if (s.confirm && !s.has_when && !s.skip_on_decline) needing.push_back("step '" + s.name + "' of phase '" + p.name + "' (" + *s.confirm + ")");
   if (!needing.empty())
     throw error(error_kind::usage, "runbook '" + book.name + "' has destructive steps that need confirmation: " +
                                        join(needing, "; ") +
@@ -398,6 +399,7 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       }
     }
     std::vector<step_ref> phase_done;
+    std::vector<checklist_item> checked;
 
     bool ended = false;
     for (const auto& step : phase.steps) {
@@ -425,6 +427,14 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
           tx = txn->outcome();
         }
         return cancel_run(phase, phase.name + "/" + step.name, err, ms_between(phase_t0, m_clock.now()), tx);
+      }
+      if (phase.checklist) {
+        ctx.set_position(&phase, &step);
+        checked.push_back(check_item(ctx, book, phase, step, opts, index, total));
+        if (checked.back().outcome == "cancelled")
+          return cancel_run(phase, phase.name + "/" + step.name, checked.back().error,
+                            ms_between(phase_t0, m_clock.now()), "none");
+        continue;
       }
       on_error policy = policy_for(book, phase, step);
       ctx.set_position(&phase, &step);
@@ -460,6 +470,18 @@ run_outcome executor::execute(const runbook_def& book, const run_options& opts, 
       if (interrupted) return cancel_run(phase, where, r.error, ms_between(phase_t0, m_clock.now()), tx);
       return fail_run(phase, where, r.error, policy == on_error::cont ? on_error::rollback : policy,
                       ms_between(phase_t0, m_clock.now()), tx);
+    }
+    if (phase.checklist) {
+      ctx.set_position(&phase, nullptr);
+      if (auto err = finish_checklist(ctx, phase, checked)) {
+        on_error policy = phase.on_err.value_or(book.on_err);
+        if (policy == on_error::cont) {
+          for (const auto& c : checked)
+            if (c.outcome == "failed") outcome.continued.push_back(phase.name + "/" + c.item->name);
+        } else {
+          return fail_run(phase, phase.name, err, policy, ms_between(phase_t0, m_clock.now()), "none");
+        }
+      }
     }
     std::string xid;
     if (!ended && txn) {

@@ -116,9 +116,25 @@ class executor {
   struct step_result {
     step_status status;
     std::optional<step_error> error;
+    json value = nullptr;  ///< what a succeeded step's run returned
+  };
+
+  /// One item of a checklist phase, as it came out (checklist.cpp).
+  struct checklist_item {
+    const step_def* item;
+    std::string outcome;  ///< passed | failed | confirmed | unconfirmed | cancelled
+    json detail;
+    std::optional<step_error> error;
   };
 
   run_outcome execute(const runbook_def& book, const run_options& opts, const run_state* resumed);
+  /// Checks one item of a checklist (its check as a step, or a person's answer) and audits
+  /// `checklist.item`; `finish_checklist` audits `checklist.end` and prints the list, and
+  /// returns the error that fails the phase when a check failed (checklist.cpp).
+  checklist_item check_item(class run_context& ctx, const runbook_def& book, const phase_def& phase,
+                            const step_def& item, const run_options& opts, std::size_t index, std::size_t total);
+  std::optional<step_error> finish_checklist(class run_context& ctx, const phase_def& phase,
+                                             const std::vector<checklist_item>& items);
   step_result execute_step(class run_context& ctx, const runbook_def& book, const phase_def& phase,
                            const step_def& step, on_error policy, const run_options& opts,
                            std::size_t index, std::size_t total);

@@ -133,7 +133,12 @@ struct step_def {
   retry_policy retry;
   std::optional<on_error> on_err;
   std::optional<std::string> confirm;  ///< destructive: text shown when asking
+  /// Not confirmed (declined, or nobody to ask): true records the step skipped and the run goes
+  /// on (an incident playbook keeps its diagnosis); false fails the run (a migration's default).
+  bool skip_on_decline = false;
   std::optional<milliseconds> statement_timeout, lock_timeout;  ///< per-step database limits
+  /// A checklist's manual item: what a person confirms on the terminal (it has no body).
+  std::optional<std::string> manual;
   std::shared_ptr<step_body> body;
 };
 
@@ -153,6 +158,9 @@ struct phase_def {
   std::optional<milliseconds> timeout;
   std::optional<on_error> on_err;
   bool transaction = false;  ///< one transaction for the phase; each step in a savepoint
+  /// A checklist (`checklist "name" { ... }`): every item is checked or asked, each outcome
+  /// audited (checklist.item, checklist.end); a failed check fails the phase once all ran.
+  bool checklist = false;
   std::vector<guard_def> guards;  ///< checked before the phase starts; a no skips the phase
   std::vector<step_def> steps;
   /// A watch phase (`watch "name" { ... }`): samples metrics and acts on its triggers instead

@@ -141,14 +141,25 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
       yes = true;
       f["by"] = "--yes";
     } else if (m_confirm.interactive()) {
-      yes = m_confirm.ask("Step '" + step.name + "' of phase '" + phase.name + "' is destructive: " + *step.confirm);
+      yes = m_confirm.ask("Step '" + step.name + "' of phase '" + phase.name + "' is destructive: " + *step.confirm +
+                          (step.skip_on_decline ? "\n(anything but yes skips this step; the run goes on)" : ""));
       f["by"] = "terminal";
     } else {
       f["by"] = "none";
     }
     f["answer"] = yes ? "yes" : "no";
     f["operator"] = operator_identity();
+    if (step.skip_on_decline) f["on_decline"] = "skip";
+    const bool asked = f["by"] != "none";
     ctx.audit("confirm", std::move(f));
+    if (!yes && step.skip_on_decline) {
+      std::string reason = std::string(!asked ? "not confirmed: nobody to ask and no --yes"
+                                                          : "declined on the terminal") +
+                           " (" + *step.confirm + ")";
+      end_record("skipped", 1, nullptr, json{{"reason", reason}, {"declined", true}});
+      m_out.step_finished(step, "skipped", milliseconds(ms_between(t0, m_clock.now())), nullptr, reason);
+      return {step_status::skipped, std::nullopt};
+    }
     if (!yes) {
       step_error err;
       err.kind = error_kind::not_confirmed;
@@ -231,7 +242,7 @@ executor::step_result executor::execute_step(run_context& ctx, const runbook_def
     end_record("succeeded", attempt, nullptr, std::move(extra));
     m_out.step_finished(step, "succeeded", milliseconds(ms_between(t0, m_clock.now())), nullptr,
                         attempt > 1 ? "after " + std::to_string(attempt) + " attempts" : "");
-    return {step_status::succeeded, std::nullopt};
+    return {step_status::succeeded, std::nullopt, std::move(r.value)};
   }
   return fail(last.value_or(step_error{}), attempts);
 }

@@ -140,7 +140,7 @@ TEST_F(Hostile, ADeclarationCannotBeForged) {
   ASSERT_TRUE(r.finished) << "signal " << r.signal;
   ASSERT_EQ(r.lines.size(), 1u) << rb::join(r.lines, "\n");
   EXPECT_THAT(r.lines[0], HasSubstr("error: bad_runbook: "));
-  EXPECT_THAT(r.lines[0], HasSubstr("item 1 is neither a phase"));
+  EXPECT_THAT(r.lines[0], HasSubstr("item 1 is not a phase"));
 }
 
 // A runbook reaches only C functions that go through the trampoline (C++ exceptions become Lua
