@@ -11,6 +11,11 @@
 -- analytics_refresh_log records when refresh_all_analytics() last ran.
 \ir leaps.sql
 
+-- leaps.sql's own activity_metrics (unpopulated, for troubleshoot.analytics) is replaced here by
+-- a stale one without a unique index, and refresh_all_analytics() by this fixture's.
+DROP FUNCTION refresh_all_analytics();
+DROP MATERIALIZED VIEW activity_metrics;
+
 CREATE TABLE analytics_refresh_log (
     id           BIGSERIAL PRIMARY KEY,
     view_name    TEXT NOT NULL,
@@ -47,6 +52,6 @@ $$;
 -- After the last refresh: a reviewer's first (pending) submission, and new work to review.
 INSERT INTO submissions (id, user_id, activity_code, status, created_at) VALUES
     ('sub_reviewer_first', 'user_17', 'EXPLORE', 'PENDING', now() - interval '1 hour'),
-    ('sub_PRESENT_user_09', 'user_09', 'PRESENT', 'PENDING', now() - interval '2 hours'),
-    ('sub_PRESENT_user_10', 'user_10', 'PRESENT', 'APPROVED', now() - interval '3 hours');
+    ('sub_views_PRESENT_user_09', 'user_09', 'PRESENT', 'PENDING', now() - interval '2 hours'),
+    ('sub_views_PRESENT_user_10', 'user_10', 'PRESENT', 'APPROVED', now() - interval '3 hours');
 ANALYZE;

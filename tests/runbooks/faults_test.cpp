@@ -428,18 +428,18 @@ std::vector<fault_case> cases() {
   // migration.critical_fixes: backup, then the fixes in one transaction, verified.
   v.push_back({"CriticalFixesFailingStep", "migration.critical_fixes", "migration/critical_fixes.sql",
                fault::failing_step, failing_ddl("CREATE VIEW", "active_syncs"), "", "migrate/monitoring views",
-               "injected fault: CREATE VIEW refused", {}, {}, false, false, false, "rolled_back", {}});
+               "injected fault: CREATE VIEW refused", {}, {"window=any"}, false, false, false, "rolled_back", {}});
   v.push_back({"CriticalFixesFailingVerify", "migration.critical_fixes", "migration/critical_fixes.sql",
                fault::failing_verify,
                // updates stop moving the version forward
                trigger_fn("zz_freeze_version", "NEW.version := OLD.version; RETURN NEW; ") +
                    "CREATE TRIGGER zz_freeze_version BEFORE UPDATE ON messenger_conversations FOR EACH ROW "
                    "EXECUTE FUNCTION zz_freeze_version();",
-               "", "verify/upserts do not duplicate events", "expected 1", {}, {}, false, false, false, "rolled_back",
+               "", "verify/upserts do not duplicate events", "expected 1", {}, {"window=any"}, false, false, false, "rolled_back",
                {"monitoring views", "sync functions", "sync tables", "unique event indexes", "version column"}});
   v.push_back({"CriticalFixesKilledConnection", "migration.critical_fixes", "migration/critical_fixes.sql",
                fault::killed_connection, "", "LOCK TABLE messenger_conversations IN SHARE MODE",
-               "migrate/version column", "57P01", {}, {}, false, false, false, "rolled_back", {}});
+               "migrate/version column", "57P01", {}, {"window=any"}, false, false, false, "rolled_back", {}});
 
   // migration.organizations_import_fix: indexes built CONCURRENTLY (no transaction). Its
   // preflight refuses while any session of the server waits on a lock: a server of its own.

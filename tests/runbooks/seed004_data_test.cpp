@@ -22,7 +22,7 @@ using rb::testing::temp_dir;
 const std::vector<std::string> k_leaps_tables = {"users", "submissions", "points_ledger", "kajabi_events",
                                                  "submission_attachments"};
 
-class Seed004 : public ::testing::Test {
+class Seed004Data : public ::testing::Test {
  protected:
   temp_dir dir{"rb-seed004"};
   cli_sandbox cli{dir.path()};
@@ -67,7 +67,7 @@ class Seed004 : public ::testing::Test {
 
 // ---- Point calculation errors and reconciliation -------------------------------------------
 
-TEST_F(Seed004, PointsCreditsOnlyTheShortfallAndASecondRunFindsNone) {
+TEST_F(Seed004Data, PointsCreditsOnlyTheShortfallAndASecondRunFindsNone) {
   fixture_db db("troubleshoot/leaps.sql");
   auto r = run(cli, "troubleshoot.points", {}, db.dsn);
   expect_succeeded(r);
@@ -94,7 +94,7 @@ TEST_F(Seed004, PointsCreditsOnlyTheShortfallAndASecondRunFindsNone) {
   EXPECT_EQ(status_of(again, "credit missing points"), "skipped");
 }
 
-TEST_F(Seed004, PointsRollbackRemovesWhatTheReconciliationCredited) {
+TEST_F(Seed004Data, PointsRollbackRemovesWhatTheReconciliationCredited) {
   fixture_db db("troubleshoot/leaps.sql");
   std::string before = db.rows_of({"points_ledger"});
   auto r = run(cli, "troubleshoot.points", {}, db.dsn);
@@ -107,7 +107,7 @@ TEST_F(Seed004, PointsRollbackRemovesWhatTheReconciliationCredited) {
 
 // ---- AMPLIFY quota exceeded --------------------------------------------------------------
 
-TEST_F(Seed004, AmplifyQuotaNamesTheParticipantAndRaisesTheLimit) {
+TEST_F(Seed004Data, AmplifyQuotaNamesTheParticipantAndRaisesTheLimit) {
   fixture_db db("troubleshoot/leaps.sql");
   const std::string five_more = "INSERT INTO submissions (user_id, activity_code, payload) "
                                 "VALUES ('user_12', 'AMPLIFY', '{\"peersTrained\": 5}')";
@@ -148,7 +148,7 @@ TEST_F(Seed004, AmplifyQuotaNamesTheParticipantAndRaisesTheLimit) {
             "t");
 }
 
-TEST_F(Seed004, AmplifyOverrideInsertsOneSubmissionAndLeavesTheTriggerOn) {
+TEST_F(Seed004Data, AmplifyOverrideInsertsOneSubmissionAndLeavesTheTriggerOn) {
   fixture_db db("troubleshoot/leaps.sql");
   auto r = run(cli, "troubleshoot.amplify_quota",
                {"--param", "override_user=user_12", "--param", "override_peers=10", "--param", "override_students=5"}, db.dsn);
@@ -170,7 +170,7 @@ TEST_F(Seed004, AmplifyOverrideInsertsOneSubmissionAndLeavesTheTriggerOn) {
 
 // ---- Role permission issues --------------------------------------------------------------
 
-TEST_F(Seed004, RolesNormalisesInvalidRolesAndAssignsRolesByEmail) {
+TEST_F(Seed004Data, RolesNormalisesInvalidRolesAndAssignsRolesByEmail) {
   fixture_db db("troubleshoot/leaps.sql");
   std::string before = db.rows_of({"users"});
   auto r = run(cli, "troubleshoot.roles", {"--param", "emails=p3@school.test, P4@School.test", "--param", "role=REVIEWER"},
@@ -199,7 +199,7 @@ TEST_F(Seed004, RolesNormalisesInvalidRolesAndAssignsRolesByEmail) {
   EXPECT_EQ(db.rows_of({"users"}), before);
 }
 
-TEST_F(Seed004, RolesForAnAddressNoUserHasChangeNothing) {
+TEST_F(Seed004Data, RolesForAnAddressNoUserHasChangeNothing) {
   fixture_db db("troubleshoot/leaps.sql");
   std::string before = db.rows_of({"users"});
   auto r = run(cli, "troubleshoot.roles", {"--param", "emails=p3@school.test,nobody@school.test", "--param", "role=ADMIN"},
@@ -213,7 +213,7 @@ TEST_F(Seed004, RolesForAnAddressNoUserHasChangeNothing) {
 
 // ---- User synchronisation ----------------------------------------------------------------
 
-TEST_F(Seed004, UserSyncNamesTheMissingUserAndCreatesItFromClerksValues) {
+TEST_F(Seed004Data, UserSyncNamesTheMissingUserAndCreatesItFromClerksValues) {
   fixture_db db("troubleshoot/leaps.sql");
   auto r = run(cli, "troubleshoot.user_sync",
                {"--param", "clerk_id=user_deleted", "--param", "email=Gone.User@School.test", "--param", "name=Gone User"},
@@ -237,7 +237,7 @@ TEST_F(Seed004, UserSyncNamesTheMissingUserAndCreatesItFromClerksValues) {
   EXPECT_EQ(status_of(again, "upsert user from Clerk"), "skipped");
 }
 
-TEST_F(Seed004, UserSyncUpdatesAnExistingUserButNeverItsRole) {
+TEST_F(Seed004Data, UserSyncUpdatesAnExistingUserButNeverItsRole) {
   fixture_db db("troubleshoot/leaps.sql", "UPDATE users SET role = 'REVIEWER' WHERE id = 'user_05'");
   auto r = run(cli, "troubleshoot.user_sync",
                {"--param", "clerk_id=user_05", "--param", "email=p5@school.test", "--param", "name=Renamed Five"}, db.dsn);
@@ -249,7 +249,7 @@ TEST_F(Seed004, UserSyncUpdatesAnExistingUserButNeverItsRole) {
 
 // ---- Kajabi webhook failures -------------------------------------------------------------
 
-TEST_F(Seed004, WebhooksRemoveTheRetriedEventThenCreditTheBacklogOnce) {
+TEST_F(Seed004Data, WebhooksRemoveTheRetriedEventThenCreditTheBacklogOnce) {
   fixture_db db("troubleshoot/leaps.sql");
   auto r = run(cli, "troubleshoot.webhooks", {}, db.dsn);
   expect_succeeded(r);
@@ -286,7 +286,7 @@ TEST_F(Seed004, WebhooksRemoveTheRetriedEventThenCreditTheBacklogOnce) {
   EXPECT_EQ(status_of(again, "reprocess unprocessed events"), "skipped");
 }
 
-TEST_F(Seed004, WebhooksRollbackRestoresTheEventsAndThePoints) {
+TEST_F(Seed004Data, WebhooksRollbackRestoresTheEventsAndThePoints) {
   fixture_db db("troubleshoot/leaps.sql");
   std::string before = db.rows_of({"kajabi_events", "points_ledger"});
   auto r = run(cli, "troubleshoot.webhooks", {}, db.dsn);
@@ -298,7 +298,7 @@ TEST_F(Seed004, WebhooksRollbackRestoresTheEventsAndThePoints) {
 
 // ---- Email matching ----------------------------------------------------------------------
 
-TEST_F(Seed004, EmailMatchingRematchesACaseMismatchAndCreditsItsPoints) {
+TEST_F(Seed004Data, EmailMatchingRematchesACaseMismatchAndCreditsItsPoints) {
   fixture_db db("troubleshoot/leaps.sql");
   auto r = run(cli, "troubleshoot.email_matching", {}, db.dsn);
   expect_succeeded(r);
@@ -325,7 +325,7 @@ TEST_F(Seed004, EmailMatchingRematchesACaseMismatchAndCreditsItsPoints) {
 
 // ---- Missing analytics data --------------------------------------------------------------
 
-TEST_F(Seed004, AnalyticsFindsTheUnpopulatedViewAndRepopulatesIt) {
+TEST_F(Seed004Data, AnalyticsFindsTheUnpopulatedViewAndRepopulatesIt) {
   fixture_db db("troubleshoot/leaps.sql");
   std::string before = db.rows_of(k_leaps_tables);
   auto r = run(cli, "troubleshoot.analytics", {}, db.dsn);
@@ -358,7 +358,7 @@ struct declined_case {
 
 /// Without --yes and without a terminal, every fix is declined: the run reports its diagnosis,
 /// records each fix skipped with the confirmation as its reason, changes no row, and exits 0.
-TEST_F(Seed004, WithoutYesEveryFixIsSkippedAndTheDiagnosisStays) {
+TEST_F(Seed004Data, WithoutYesEveryFixIsSkippedAndTheDiagnosisStays) {
   const std::vector<declined_case> cases = {
       {"troubleshoot.points", {}, {"credit missing points"}, "point differences"},
       {"troubleshoot.amplify_quota", {"--param", "peer_limit=75", "--param", "override_user=user_12"},
