@@ -98,7 +98,7 @@ runbook "troubleshoot.damage_assessment" {
         return ctx.db:scalar("SELECT count(*) FROM pg_available_extensions WHERE name = 'amcheck'") == 1
                or "amcheck is not available on this server"
       end,
-      confirm = "Creates the amcheck extension (its functions only read; no data changes)",
+      confirm = { "Creates the amcheck extension (its functions only read; no data changes)", on_decline = "skip" },
       run = function(ctx) ctx.db:exec("CREATE EXTENSION IF NOT EXISTS amcheck") end,
     },
     step "btree indexes (amcheck)" {

@@ -116,7 +116,8 @@ runbook "troubleshoot.point_in_time_recovery" {
     },
     step "copy lost rows back" {
       when = function(ctx) return total_lost(ctx) > 0 or "nothing was lost" end,
-      confirm = "Inserts the users, submissions and points entries the live database lost, from the recovery copy",
+      confirm = { "Inserts the users, submissions and points entries the live database lost, from the recovery copy",
+                  on_decline = "skip" },
       run = function(ctx)
         copied = {}
         ctx.db:transaction(function()

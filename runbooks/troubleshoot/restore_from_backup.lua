@@ -1,8 +1,8 @@
 -- Seed 004 (Database Troubleshooting Guide), "Emergency Recovery - Complete Database
 -- Corruption", recovery steps 2-5: restore the database from a backup (pg_dump -Fc), verify the
 -- restoration (the guide's counts and "Recovery Verification"), refresh the materialized views,
--- run the health checks. Step 1 (scale the applications to zero) and 6 (restart them) are
--- outside the database: do them around this run.
+-- run the health checks. Step 1 (scale the applications to zero) is outside the database: do
+-- it first; the health checks and step 6 (restart them) are the checklist a person confirms.
 -- Before anything is replaced: the backup is proved by restoring it into a throwaway
 -- PostgreSQL, and the current (damaged) state is dumped to backup_dir -- the rows of tables
 -- that can no longer be read are left out of that dump, their definitions kept.
@@ -82,7 +82,8 @@ runbook "troubleshoot.restore_from_backup" {
 
   phase "restore" {
     step "restore from the backup" {
-      confirm = "Replaces every table of the database with the backup's (the current state was dumped first)",
+      confirm = { "Replaces every table of the database with the backup's (the current state was dumped first)",
+                  on_decline = "skip" },
       run = function(ctx)
         backup.restore(ctx, { file = ctx.params.dump })
         state.restored = true
@@ -104,11 +105,22 @@ runbook "troubleshoot.restore_from_backup" {
 
   phase "verify" {
     step "recovery verification" {
-      run = function(ctx)
-        check(#recovery.unreadable(ctx.db) == 0, "tables are still unreadable after the restore")
-        return recovery.verify(ctx.db)
-      end,
+      run = function(ctx) return recovery.verify(ctx.db) end,
     },
+  },
+
+  -- The guide's steps 5 and 6 are outside the database: a person confirms them.
+  checklist "back online" {
+    { "every table can be read", check = function(ctx)
+        local broken = {}
+        for _, r in ipairs(recovery.unreadable(ctx.db)) do broken[#broken + 1] = r.table end
+        return #broken == 0, #broken == 0 and "all readable" or "unreadable: " .. table.concat(broken, ", ")
+      end },
+    { "health checks pass", manual = "curl -f \"$STAGING_URL/api/health/database\" answers 200" },
+    { "applications restarted", manual = "kubectl scale deployment elevate-web --replicas=2 and elevate-admin --replicas=1" },
+  },
+
+  phase "communicate" {
     step "recovery completed" {
       when = function() return state.restored or "the backup was not restored" end,
       run = function(ctx)

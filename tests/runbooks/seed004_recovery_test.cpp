@@ -162,12 +162,19 @@ TEST_F(Seed004, DamageAssessmentNamesEveryKindOfDamageAndOpensARecoveryIncident)
   EXPECT_TRUE(received("tech_lead").empty());
 }
 
-TEST_F(Seed004, DamageAssessmentOfAHealthyDatabaseSucceedsAndChangesNothingButAmcheck) {
+TEST_F(Seed004, DamageAssessmentOfAHealthyDatabaseSucceedsAndCreatesAmcheckOnlyWhenConfirmed) {
   fixture_db db("troubleshoot/recovered.sql");
   std::string before = db.rows_of(k_tables);
   dir.write("runbook.lua", rb::testing::read_file(k_config));
+  // No --yes and no terminal: creating amcheck is declined, the assessment goes on without it.
+  auto declined = cli.run({"run", "troubleshoot.damage_assessment", "--dsn", db.dsn}, {{"RUNBOOK_PATH", k_shipped}});
+  EXPECT_EQ(declined.exit_code, 0) << declined.out << declined.err;
+  EXPECT_EQ(cli.events("step.end", "amcheck extension").at(0).value("status", ""), "skipped");
+  EXPECT_EQ(cli.events("step.end", "btree indexes (amcheck)").at(0).value("reason", ""), "amcheck is not installed");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'"), "0");
   auto r = run(cli, "troubleshoot.damage_assessment", {}, db.dsn);
   ASSERT_EQ(r.proc.exit_code, 0) << r.describe();
+  EXPECT_EQ(r.step_end("amcheck extension").value("status", ""), "succeeded");
   EXPECT_EQ(r.note("unreadable relations").value("count", -1), 0);
   EXPECT_EQ(r.note("invalid indexes").value("count", -1), 0);
   EXPECT_EQ(r.note("amcheck")["failed"].size(), 0u);
@@ -219,13 +226,6 @@ TEST_F(Seed004, RestoreFromBackupBringsBackEveryRowAndTellsTheTeamAtStartAndEnd)
   ASSERT_EQ(db.scalar("SELECT count(*) FROM points_ledger"), "5");
   channels_to_receiver();
 
-  // Refused without a confirmation, before anything is sent or changed.
-  auto refused = cli.run({"run", "troubleshoot.restore_from_backup", "--dsn", db.dsn, "--param", "dump=" + dump,
-                          "--param", "backup_dir=" + backups()},
-                         {{"RUNBOOK_PATH", k_shipped}});
-  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
-  EXPECT_TRUE(hook->requests().empty());
-
   auto r = run(cli, "troubleshoot.restore_from_backup",
                {"--param", "dump=" + dump, "--param", "backup_dir=" + backups(), "--param", "oncall=@dba-alice"}, db.dsn);
   ASSERT_EQ(r.proc.exit_code, 0) << r.describe();
@@ -244,6 +244,12 @@ TEST_F(Seed004, RestoreFromBackupBringsBackEveryRowAndTellsTheTeamAtStartAndEnd)
   EXPECT_FALSE(saved["counts"].contains("public.kajabi_events"));
   EXPECT_EQ(std::to_string(r.note("recovery counts").value("points_entries", 0)), points);
   EXPECT_EQ(r.note("orphaned records").value("submissions", -1), 0);
+  // The checklist: the tables checked, the guide's steps outside the database left to a person.
+  std::map<std::string, std::string> items;
+  for (const auto& i : r.events("checklist.item")) items[i.value("step", "")] = i.value("outcome", "");
+  EXPECT_EQ(items, (std::map<std::string, std::string>{{"every table can be read", "passed"},
+                                                       {"health checks pass", "unconfirmed"},
+                                                       {"applications restarted", "unconfirmed"}}));
 
   // Start and end at the receiver: the technical team's messages and the users' notice, filled.
   ASSERT_TRUE(hook->wait_for(5));  // started and completed to db_team and tech_lead, the notice to support
@@ -265,6 +271,30 @@ TEST_F(Seed004, RestoreFromBackupBringsBackEveryRowAndTellsTheTeamAtStartAndEnd)
   EXPECT_NE(notice[0].find("Dear Elevate Participant"), std::string::npos) << notice[0];
   EXPECT_EQ(notice[0].find("{{"), std::string::npos) << notice[0];
   EXPECT_TRUE(received("cto").empty());
+}
+
+TEST_F(Seed004, ADeclinedRestoreKeepsTheDiagnosisAndTheDumpAndFailsOnTheUnreadableTable) {
+  fixture_db db("troubleshoot/recovered.sql");
+  std::string dump = (dir.path() / "good.dump").string();
+  run_tool({rb::db::pg_bin("pg_dump").string(), "-Fc", "-f", dump, "--dbname=" + db.dsn});
+  rb::testing::shared_cluster().run_sql(k_damage, db.name);
+  dir.write("runbook.lua", rb::testing::read_file(k_config));
+  auto p = cli.run({"run", "troubleshoot.restore_from_backup", "--json", "--dsn", db.dsn, "--param", "dump=" + dump,
+                    "--param", "backup_dir=" + backups()},
+                   {{"RUNBOOK_PATH", k_shipped}});  // no --yes, no terminal: the restore is declined
+  EXPECT_EQ(p.exit_code, 1) << p.out << p.err;
+  json declined, item;
+  for (const auto& e : cli.events("step.end", "restore from the backup")) declined = e;
+  EXPECT_EQ(declined.value("status", ""), "skipped") << declined.dump();
+  EXPECT_TRUE(declined.value("declined", false));
+  for (const auto& e : cli.events("checklist.item", "every table can be read")) item = e;
+  EXPECT_EQ(item.value("outcome", ""), "failed") << item.dump();
+  EXPECT_NE(item.value("detail", "").find("unreadable: public.kajabi_events"), std::string::npos) << item.dump();
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM points_ledger"), "5");  // nothing restored
+  bool dumped = false;  // the diagnosis and the dump of the current state were kept
+  for (const auto& e : fs::directory_iterator(backups())) dumped = dumped || e.path().filename().string().rfind("before_restore_", 0) == 0;
+  EXPECT_TRUE(dumped);
+  EXPECT_TRUE(cli.events("step.end", "recovery completed").empty());
 }
 
 TEST_F(Seed004, RestoreFromABackupThatDoesNotRestoreChangesNothingAndOpensAnIncident) {
@@ -345,13 +375,26 @@ TEST_F(Seed004, PointInTimeRecoveryCopiesTheLostUsersAndSubmissionsBack) {
   live.run("INSERT INTO users (id, handle, name, email) VALUES ('user_21', 'handle21', 'Participant 21', 'p21@school.test')");
   live.archive_now();
 
-  channels_to_receiver();
   fs::path tmp = dir.path() / "tmp";
   fs::create_directories(tmp);
   fs::permissions(tmp, fs::perms::all | fs::perms::sticky_bit);
-  std::vector<std::string> argv{"run", "troubleshoot.point_in_time_recovery", "--yes", "--json", "--dsn", live.pg->dsn("app"),
+  std::vector<std::string> argv{"run", "troubleshoot.point_in_time_recovery", "--json", "--dsn", live.pg->dsn("app"),
                                 "--param", "base_backup=" + live.base.string(), "--param", "wal_archive=" + live.archive.string(),
                                 "--param", "target_time=" + target, "--param", "backup_dir=" + backups()};
+
+  // Declined (no --yes, no terminal): the loss is found and reported, nothing is copied back,
+  // and the verification fails on the attachments the lost submissions left orphaned.
+  dir.write("runbook.lua", rb::testing::read_file(k_config));
+  auto declined = cli.run(argv, {{"RUNBOOK_PATH", k_shipped}, {"TMPDIR", tmp.string()}});
+  EXPECT_EQ(declined.exit_code, 1) << declined.out << declined.err;
+  EXPECT_EQ(cli.events("step.end", "copy lost rows back").at(0).value("status", ""), "skipped");
+  EXPECT_TRUE(cli.events("step.end", "copy lost rows back").at(0).value("declined", false));
+  EXPECT_EQ(cli.events("step.end", "recovery verification").at(0).value("status", ""), "failed");
+  EXPECT_EQ(live.sql("SELECT count(*) FROM users WHERE id = 'user_20'"), "0");
+  EXPECT_EQ(clusters_in(tmp), 0);
+
+  channels_to_receiver();
+  argv.insert(argv.begin() + 2, "--yes");
   run_result r;
   r.proc = cli.run(argv, {{"RUNBOOK_PATH", k_shipped}, {"TMPDIR", tmp.string()}});
   r.outcome = json::parse(r.proc.out, nullptr, false);
@@ -374,7 +417,9 @@ TEST_F(Seed004, PointInTimeRecoveryCopiesTheLostUsersAndSubmissionsBack) {
   json saved = r.step_end("backup before applying")["result"];
   EXPECT_TRUE(fs::exists(saved.value("file", ""))) << saved.dump();
   EXPECT_EQ(clusters_in(tmp), 0);
-  ASSERT_TRUE(hook->wait_for(5));  // started and completed to db_team and tech_lead, the notice to support
+  // started and completed to db_team and tech_lead, the notice to support, and the declined
+  // run's incident resolved (db_team) by this run
+  ASSERT_TRUE(hook->wait_for(6));
   EXPECT_TRUE(has(received("db_team"), "Recovery: point-in-time recovery to " + target));
   EXPECT_TRUE(has(received("db_team"), "- users: 1 rows recovered from the copy at " + target));
   EXPECT_TRUE(has(received("tech_lead"), "- submissions: 3 rows recovered from the copy at " + target));
