@@ -40,7 +40,9 @@ local function row_counts(conn, tables, skip)
                                         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass]], t)
     end
   else
-    for _, row in ipairs(conn:query([[SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables
+    -- (a materialized view never populated has no rows to count, nor any in a dump)
+    for _, row in ipairs(conn:query([[SELECT format('%I.%I', s.schemaname, s.relname) AS t FROM pg_stat_user_tables s
+                                      JOIN pg_class c ON c.oid = s.relid WHERE c.relkind <> 'm' OR c.relispopulated
                                       ORDER BY 1]])) do
       names[#names + 1] = row.t
     end

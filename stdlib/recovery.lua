@@ -47,13 +47,15 @@ function recovery.verify(db)
   return { counts = counts, orphaned = orphaned }
 end
 
---- Every user table and materialized view read in full (each in a savepoint, so one broken
---- relation does not stop the scan): the ones that cannot be read, with the server's error.
+--- Every user table and populated materialized view read in full (each in a savepoint, so one
+--- broken relation does not stop the scan): the ones that cannot be read, with the server's
+--- error. A view never populated is not damage (troubleshoot.analytics refreshes it).
 function recovery.unreadable(db)
   local broken = {}
   local relations = db:query([[SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c
                                JOIN pg_namespace n ON n.oid = c.relnamespace
-                               WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                               WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
+                                 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                                  AND n.nspname NOT LIKE 'pg\_%' ORDER BY 1]])
   db:transaction(function()
     for _, r in ipairs(relations) do

@@ -360,19 +360,19 @@ struct archiving_server {
 TEST_F(Seed004, PointInTimeRecoveryCopiesTheLostUsersAndSubmissionsBack) {
   archiving_server live(dir.path());
   // After the base backup: a new participant with a submission and points, then the target time.
-  live.run("INSERT INTO users (id, handle, name, email) VALUES ('user_20', 'handle20', 'Participant 20', 'p20@school.test');"
+  live.run("INSERT INTO users (id, handle, name, email) VALUES ('user_90', 'handle90', 'Participant 90', 'p90@school.test');"
            "INSERT INTO submissions (id, user_id, activity_code, status, review_note) VALUES "
-           "  ('sub_LEARN_user_20', 'user_20', 'LEARN', 'APPROVED', NULL);"
+           "  ('sub_LEARN_user_90', 'user_90', 'LEARN', 'APPROVED', NULL);"
            "INSERT INTO points_ledger (id, user_id, activity_code, source, delta_points) VALUES "
-           "  ('pts_user_20', 'user_20', 'LEARN', 'FORM', 20)");
+           "  ('pts_user_90', 'user_90', 'LEARN', 'FORM', 20)");
   std::string expected = live.sql("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM "
                                   "(SELECT u::text AS t FROM users u UNION ALL SELECT s::text FROM submissions s "
                                   " UNION ALL SELECT p::text FROM points_ledger p) x");
   std::string target = live.sql("SELECT clock_timestamp()::text");
   // Then the accident: the new participant and two others' submissions deleted, a later user kept.
-  live.run("DELETE FROM points_ledger WHERE user_id = 'user_20'; DELETE FROM submissions WHERE user_id IN "
-           "('user_20', 'user_05'); DELETE FROM users WHERE id = 'user_20'");
-  live.run("INSERT INTO users (id, handle, name, email) VALUES ('user_21', 'handle21', 'Participant 21', 'p21@school.test')");
+  live.run("DELETE FROM points_ledger WHERE user_id = 'user_90'; DELETE FROM submissions WHERE user_id IN "
+           "('user_90', 'user_05'); DELETE FROM users WHERE id = 'user_90'");
+  live.run("INSERT INTO users (id, handle, name, email) VALUES ('user_91', 'handle91', 'Participant 91', 'p91@school.test')");
   live.archive_now();
 
   fs::path tmp = dir.path() / "tmp";
@@ -390,7 +390,7 @@ TEST_F(Seed004, PointInTimeRecoveryCopiesTheLostUsersAndSubmissionsBack) {
   EXPECT_EQ(cli.events("step.end", "copy lost rows back").at(0).value("status", ""), "skipped");
   EXPECT_TRUE(cli.events("step.end", "copy lost rows back").at(0).value("declined", false));
   EXPECT_EQ(cli.events("step.end", "recovery verification").at(0).value("status", ""), "failed");
-  EXPECT_EQ(live.sql("SELECT count(*) FROM users WHERE id = 'user_20'"), "0");
+  EXPECT_EQ(live.sql("SELECT count(*) FROM users WHERE id = 'user_90'"), "0");
   EXPECT_EQ(clusters_in(tmp), 0);
 
   channels_to_receiver();
@@ -402,17 +402,17 @@ TEST_F(Seed004, PointInTimeRecoveryCopiesTheLostUsersAndSubmissionsBack) {
     if (rec.value("run", "") == r.outcome.value("run", "")) r.records.push_back(rec);
   ASSERT_EQ(r.proc.exit_code, 0) << r.describe();
 
-  EXPECT_EQ(r.note("lost users")["ids"], json::array({"user_20"}));
-  EXPECT_EQ(r.note("lost submissions")["ids"], json::array({"sub_EXPLORE_user_05", "sub_LEARN_user_05", "sub_LEARN_user_20"}));
-  EXPECT_EQ(r.note("lost points_ledger")["ids"], json::array({"pts_user_20"}));
+  EXPECT_EQ(r.note("lost users")["ids"], json::array({"user_90"}));
+  EXPECT_EQ(r.note("lost submissions")["ids"], json::array({"sub_EXPLORE_user_05", "sub_LEARN_user_05", "sub_LEARN_user_90"}));
+  EXPECT_EQ(r.note("lost points_ledger")["ids"], json::array({"pts_user_90"}));
   EXPECT_EQ(r.note("rows recovered"), json({{"users", 1}, {"submissions", 3}, {"points_ledger", 1}}));
   EXPECT_FALSE(r.note("recovery database ready").value("replayed_to", "").empty());
   // The live database has its rows back exactly as they were, and kept what came after.
   EXPECT_EQ(live.sql("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM "
-                     "(SELECT u::text AS t FROM users u WHERE id <> 'user_21' UNION ALL SELECT s::text FROM submissions s "
+                     "(SELECT u::text AS t FROM users u WHERE id <> 'user_91' UNION ALL SELECT s::text FROM submissions s "
                      " UNION ALL SELECT p::text FROM points_ledger p) x"),
             expected);
-  EXPECT_EQ(live.sql("SELECT count(*) FROM users WHERE id = 'user_21'"), "1");
+  EXPECT_EQ(live.sql("SELECT count(*) FROM users WHERE id = 'user_91'"), "1");
   // Backed up first; the recovery database is gone.
   json saved = r.step_end("backup before applying")["result"];
   EXPECT_TRUE(fs::exists(saved.value("file", ""))) << saved.dump();
