@@ -130,12 +130,20 @@ int cmd_check(std::vector<std::string> args) {
     try {
       auto sb = lua::make_sandbox(lib_dirs(dirs));
       auto book = lua::load_runbook(*sb, e.file, e.name);
+      std::string note;
       if (book.escalation) {
         if (!cfg) cfg = lua::load_config(*sb, config_file(r));
-        cfg->escalation.require(*book.escalation, "runbook '" + book.name + "' (" + book.where.str() + ")",
-                                cfg->file.string());
+        // Without any config file there is nothing to check the name against: say so instead of
+        // failing a runbook whose policy lives in the operator's config (run still refuses).
+        if (cfg->file.empty())
+          note = "\n       note: escalation policy '" + *book.escalation +
+                 "' is not checked (no runbook.lua found; run refuses until the config defines it)";
+        else
+          cfg->escalation.require(*book.escalation, "runbook '" + book.name + "' (" + book.where.str() + ")",
+                                  cfg->file.string());
       }
-      std::cout << "ok     " << book.name << " (" << e.file.string() << ", " << book.step_count() << " steps)\n";
+      std::cout << "ok     " << book.name << " (" << e.file.string() << ", " << book.step_count() << " steps)"
+                << note << "\n";
     } catch (const error& err) {
       ++bad;
       std::cout << "error  " << secrets::redact(err.what()) << "\n";

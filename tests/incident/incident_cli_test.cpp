@@ -113,6 +113,21 @@ TEST_F(IncidentCli, CheckNamesTheFileAndTheUnknownPolicy) {
   EXPECT_TRUE(cli.events("run.start").empty());
 }
 
+TEST_F(IncidentCli, CheckWithoutAnyConfigNotesThePolicyAndRunStillRefuses) {
+  // A runbook repository without runbook.lua (the policy lives in the operator's config):
+  // check cannot judge the name, says so, and passes; run refuses until a config defines it.
+  fs::remove(dir.path() / "runbook.lua");
+  dir.write("runbooks/ops/typo.lua", R"lua(runbook "ops.typo" { escalation = "databse", step "s" { run = function() end } })lua");
+  auto r = cli.run({"check", "runbooks/ops/typo.lua"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("ok     ops.typo"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("escalation policy 'databse' is not checked (no runbook.lua found"), std::string::npos) << r.out;
+  auto run = cli.run({"run", "ops.typo"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("escalation policy 'databse' is not defined"), std::string::npos) << run.err;
+  EXPECT_TRUE(cli.events("run.start").empty());
+}
+
 TEST_F(IncidentCli, FollowClimbsLevelsWhileItRunsAndStopsOnSigterm) {
   std::string id = fail_once();
   pid_t pid = cli.spawn({"incidents", "--follow"});
