@@ -116,7 +116,7 @@ TEST_F(IncidentCli, CheckNamesTheFileAndTheUnknownPolicy) {
 TEST_F(IncidentCli, CheckWithoutAnyConfigNotesThePolicyAndRunStillRefuses) {
   // A runbook repository without runbook.lua (the policy lives in the operator's config):
   // check cannot judge the name, says so, and passes; run refuses until a config defines it.
-  fs::remove(dir.path() / "runbook.lua");
+  std::filesystem::remove(dir.path() / "runbook.lua");
   dir.write("runbooks/ops/typo.lua", R"lua(runbook "ops.typo" { escalation = "databse", step "s" { run = function() end } })lua");
   auto r = cli.run({"check", "runbooks/ops/typo.lua"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
