@@ -27,7 +27,9 @@ void print_verdict(std::ostream& progress, const run::rehearsal_result& res, con
   } else {
     std::string what = ro.schema_only ? "the database's structure" : "the database";
     std::string verdict =
-        !res.has_rollback ? (res.diff.empty() ? "REHEARSAL PASSED: the runbook has no rollback handlers at all, and its "
+        res.forward.status == run::status::skipped
+            ? "REHEARSAL NOT DONE: a guard skipped the forward run, so there was nothing to roll back"
+        : !res.has_rollback ? (res.diff.empty() ? "REHEARSAL PASSED: the runbook has no rollback handlers at all, and its "
                                                 "forward run changed nothing the fingerprint sees"
                                               : "REHEARSAL FAILED: the runbook has no rollback handlers at all: nothing "
                                                 "undid what it changed:")

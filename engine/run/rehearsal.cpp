@@ -2,6 +2,7 @@
 #include "engine/run/rehearsal.hpp"
 
 #include <climits>
+#include <optional>
 
 #include "engine/audit/log.hpp"
 #include "engine/db/cluster.hpp"
@@ -16,32 +17,52 @@
 namespace rb::run {
 namespace {
 
-/// Moves "sequence S: last_value changed from A to B" with B > A out of the differences into
-/// notes: sequences never roll back in PostgreSQL, so a rollback that restored every row
-/// leaves them ahead, and that is not a failed rollback. A sequence that went back, or changed
-/// otherwise (increment, owner), stays a difference.
-/// Moves "table T: N rows more" out of the differences into notes for the runbook's
-/// log_tables: a history of what happened (migration_log) is kept by the rollback on purpose.
-/// Rows fewer, changed content or a changed structure stay differences.
+/// The table a difference line is about when the line is one a log table may show: rows added
+/// ("table T: 3 rows more") or the table itself added ("table T added": a history or snapshot
+/// table the run created and keeps).
+std::optional<std::string> log_table_of(const std::string& line) {
+  const std::string head = "table ", added = " added", more = " more";
+  if (line.rfind(head, 0) != 0) return std::nullopt;
+  std::string rest = line.substr(head.size());
+  if (rest.size() > added.size() && rest.compare(rest.size() - added.size(), added.size(), added) == 0 &&
+      rest.find(": ") == std::string::npos)
+    return rest.substr(0, rest.size() - added.size());
+  auto colon = rest.find(": ");
+  if (colon != std::string::npos && rest.size() > colon + more.size() &&
+      rest.compare(rest.size() - more.size(), more.size(), more) == 0 && rest.find("row", colon) != std::string::npos)
+    return rest.substr(0, colon);
+  return std::nullopt;
+}
+
+/// `log_tables` names a table ("migration_log", "public.migration_log") or, ending in "*", every
+/// table whose name starts with the rest ("rollback_backup_*").
+bool is_log_table(const std::string& table, const std::vector<std::string>& tables) {
+  for (std::string t : tables) {
+    if (t.rfind("public.", 0) == 0) t = t.substr(7);  // the diff names public tables unqualified
+    if (!t.empty() && t.back() == '*' ? table.rfind(t.substr(0, t.size() - 1), 0) == 0 : table == t) return true;
+  }
+  return false;
+}
+
+/// Moves "table T: N rows more" and "table T added" out of the differences into notes for the
+/// runbook's log_tables: a history of what happened (migration_log) or a snapshot kept for
+/// analysis is left by the rollback on purpose. Rows fewer, changed content or a changed
+/// structure stay differences.
 void set_aside_log_tables(rehearsal_result& res, const std::vector<std::string>& tables) {
   if (tables.empty()) return;
   std::vector<std::string> kept, noted;
   for (auto& line : res.diff) {
-    bool log_rows = false;
-    for (std::string t : tables) {
-      if (t.rfind("public.", 0) == 0) t = t.substr(7);  // the diff names public tables unqualified
-      std::string head = "table " + t + ": ";
-      const std::string tail = " more";
-      log_rows = log_rows || (line.rfind(head, 0) == 0 && line.size() > head.size() + tail.size() &&
-                              line.compare(line.size() - tail.size(), tail.size(), tail) == 0 &&
-                              line.find("row", head.size()) != std::string::npos);
-    }
-    (log_rows ? noted : kept).push_back(std::move(line));
+    auto table = log_table_of(line);
+    (table && is_log_table(*table, tables) ? noted : kept).push_back(std::move(line));
   }
   res.diff = std::move(kept);
   for (const auto& n : noted) res.notes.push_back(n + " (a log table of the runbook: its rollback keeps it on purpose)");
 }
 
+/// Moves "sequence S: last_value changed from A to B" with B > A out of the differences into
+/// notes: sequences never roll back in PostgreSQL, so a rollback that restored every row
+/// leaves them ahead, and that is not a failed rollback. A sequence that went back, or changed
+/// otherwise (increment, owner), stays a difference.
 void set_aside_advanced_sequences(rehearsal_result& res) {
   const std::string marker = ": last_value changed from ";
   std::vector<std::string> kept;
@@ -142,7 +163,7 @@ std::vector<std::string> steps_without_rollback(const runbook_def& book) {
 
 json rehearsal_result::to_json(const rehearsal_options& opts) const {
   json j = {{"run", forward.run_id}, {"rehearsal", rehearsal_id}, {"forward", forward.status},
-            {"before", before_digest}, {"after", after_digest}};
+            {"before", before_digest}, {"after", after_digest}, {"passed", ok}};
   if (!opts.forward_only) {
     j["rollback"] = rollback;
     j["restored"] = diff.empty();
@@ -224,7 +245,9 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
     res.ok = succeeded(res.forward);
     res.after_digest = fp.digest(after);
   } else {
-    if (!res.has_rollback) {
+    if (res.forward.status == status::skipped) {
+      res.rollback = "did not run: a guard skipped the forward run";
+    } else if (!res.has_rollback) {
       res.rollback = "none: the runbook has no rollback handlers";
     } else if (succeeded(res.forward)) {
       run_state state = load_run(options.audit_file, res.forward.run_id);
@@ -237,7 +260,15 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
     res.diff = fp.diff(probe_ctx, before, after);
     if (!options.strict_sequences) set_aside_advanced_sequences(res);
     set_aside_log_tables(res, book.log_tables);
-    res.ok = res.diff.empty() && res.forward.status != status::rollback_failed;
+    // A forward run a guard skipped changed nothing, so an empty difference proves nothing about
+    // the rollback: the rehearsal did not happen, and must not read as passed.
+    bool skipped = res.forward.status == status::skipped;
+    res.ok = !skipped && res.diff.empty() && res.forward.status != status::rollback_failed;
+    if (skipped)
+      res.notes.insert(res.notes.begin(),
+                       "a guard skipped the forward run (" + res.forward.skip_reason +
+                           "): nothing ran, so the rollback was not rehearsed; rehearse with params under which the "
+                           "guard lets the runbook run");
     if (res.has_rollback && !res.diff.empty() && !no_rollback.empty())
       res.notes.insert(res.notes.begin(), "steps with no rollback handler: " + join(no_rollback, ", "));
     res.after_digest = fp.digest(after);
@@ -256,7 +287,8 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
               {"has_rollback", res.has_rollback},
               {"schema_only", options.schema_only},
               {"schemas", schemas},
-              {"restored", options.forward_only ? json(nullptr) : json(res.diff.empty())}});
+              {"restored", options.forward_only ? json(nullptr) : json(res.diff.empty())},
+              {"passed", res.ok}});
   return res;
 }
 

@@ -58,6 +58,7 @@ TEST_F(Rehearse, ACompleteRollbackPasses) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["restored"], true);
+  EXPECT_EQ(j["passed"], true);
   EXPECT_EQ(j["forward"], "succeeded");
   EXPECT_EQ(j["before"], j["after"]);
   EXPECT_NE(r.err.find("REHEARSAL PASSED"), std::string::npos);
@@ -74,6 +75,31 @@ TEST_F(Rehearse, AnIncompleteRollbackFailsNamingWhatIsLeft) {
   auto rec = cli.events("rehearsal").at(0);
   EXPECT_EQ(rec["restored"], false);
   EXPECT_EQ(rec["diff"], (json{"index idx_accounts_name added"}));
+}
+
+TEST_F(Rehearse, AForwardRunAGuardSkippedIsNotAPass) {
+  // Outside its window the migration does nothing: an unchanged database proves nothing about
+  // its rollback, so the rehearsal must not say it passed.
+  dir.write("runbooks/ops/windowed.lua", R"lua(runbook "ops.windowed" {
+  fixture = "migrate.sql",
+  guard = function(ctx) return false, "outside the maintenance window" end,
+  phase "migrate" { transaction = true,
+    step "column" {
+      run = function(ctx) ctx.db:exec("alter table accounts add column tier text") end,
+      rollback = function(ctx) ctx.db:exec("alter table accounts drop column tier") end,
+    },
+  },
+})lua");
+  dir.write("runbooks/ops/migrate.sql", k_fixture);
+  auto r = cli.run({"rehearse", "ops.windowed", "--sandbox", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.err.find("REHEARSAL PASSED"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("REHEARSAL NOT DONE: a guard skipped the forward run"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("outside the maintenance window"), std::string::npos) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["forward"], "skipped");
+  EXPECT_EQ(j["passed"], false) << j.dump();
+  EXPECT_EQ(cli.events("rehearsal").at(0)["passed"], false);
 }
 
 TEST_F(Rehearse, ForwardOnlyReportsWhatTheRunbookChanges) {
