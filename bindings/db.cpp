@@ -148,7 +148,9 @@ int l_db_script(lua_State* L) {
   }
   if (arg.size() > 4 && arg.substr(arg.size() - 4) == ".sql" && arg.find('\n') == std::string::npos) {
     source = arg;
-    std::filesystem::path file = ctx.book().file.parent_path() / arg;
+    // Inside the runbook's directory, as db:psql's files (no absolute paths, no "../" out of it).
+    std::filesystem::path dir = ctx.book().file.parent_path();
+    std::filesystem::path file = dir / db::resolve_script(dir, arg);
     std::ifstream in(file, std::ios::binary);
     if (!in) raise_usage(L, error_kind::io, "unable to read SQL script '" + file.string() + "'");
     std::stringstream ss;

@@ -211,6 +211,20 @@ TEST_F(Psql, AFileOutsideTheRunbooksDirectoryIsRefused) {
   EXPECT_EQ(value("select count(*) from pg_class where relname = 'escaped'"), "0");
 }
 
+TEST_F(Psql, ScriptRefusesAFileOutsideTheRunbooksDirectoryToo) {
+  // db:script reads the file itself: the same containment as db:psql, or a runbook could send any
+  // readable file to the server (and read it back in the error).
+  dir.write("outside.sql", "create table escaped (x int);\n");
+  for (const char* path : {"../outside.sql", "/etc/hostname.sql"}) {
+    auto o = run(std::string(R"lua(runbook "t" { step "s" { run = function(ctx) ctx.db:script(")lua") + path +
+                 R"lua(") end } })lua");
+    EXPECT_EQ(o.status, "failed") << path;
+    ASSERT_TRUE(o.error) << path;
+    EXPECT_EQ(o.error->kind, error_kind::usage) << path;
+  }
+  EXPECT_EQ(value("select count(*) from pg_class where relname = 'escaped'"), "0");
+}
+
 }  // namespace
 
 TEST_F(Psql, AnUpperCaseVarIsRefusedSoEchoCannotPrintTheSetLines) {
