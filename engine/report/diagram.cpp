@@ -95,11 +95,11 @@ graph build(const run::runbook_def& book) {
       for (const auto& m : w.metrics) names.push_back(m.name);
       std::string wid = p + "_w";
       c.nodes.push_back({wid,
-                         "watch " + ph.name + "\nevery " + format_duration(w.every) + " for " +
-                             format_duration(w.lasting) + "\nmetrics: " + join(names, ", "),
+                         "watch " + ph.name + "\nevery " + trigger::describe_every(w) + " for " +
+                             trigger::describe_lasting(w) + "\nmetrics: " + join(names, ", "),
                          shape::watch, ""});
       entry = exit = wid;
-      exit_label = "after " + format_duration(w.lasting);
+      exit_label = w.lasting_fn ? "when its time is up" : "after " + format_duration(w.lasting);
       std::string from = wid, from_label = "sample";
       for (std::size_t k = 0; k < w.triggers.size(); ++k) {
         std::string tid = p + "_t" + std::to_string(k + 1);

@@ -68,8 +68,11 @@ json action_json(const trigger::action& a) {
 
 json watch_json(const trigger::watch_def& w, const std::string& file) {
   json j = json::object();
-  put_duration(j, "every", w.every);
-  put_duration(j, "lasting", w.lasting);
+  // null when the runbook's code computes it at run time
+  if (w.every_fn) j["every"] = nullptr;
+  else put_duration(j, "every", w.every);
+  if (w.lasting_fn) j["lasting"] = nullptr;
+  else put_duration(j, "lasting", w.lasting);
   put_duration(j, "sample_timeout", w.sample_timeout);
   json metrics = json::array();
   for (const auto& m : w.metrics) {
@@ -107,7 +110,7 @@ void action_lines(std::ostream& out, const trigger::action& a, const std::string
 }
 
 void watch_text(std::ostream& out, const trigger::watch_def& w, const std::string& file) {
-  out << "     every " << format_duration(w.every) << " for " << format_duration(w.lasting) << ", sample timeout "
+  out << "     every " << trigger::describe_every(w) << " for " << trigger::describe_lasting(w) << ", sample timeout "
       << format_duration(w.sample_timeout) << "\n";
   out << "     metrics (SQL in one read-only snapshot per sample):\n";
   std::size_t width = 12;

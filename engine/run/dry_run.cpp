@@ -12,7 +12,7 @@ std::string watch_line(const trigger::watch_def& w) {
   std::vector<std::string> names, triggers;
   for (const auto& m : w.metrics) names.push_back(m.name);
   for (const auto& t : w.triggers) triggers.push_back("'" + t.name + "' → " + t.act.describe());
-  return "would watch '" + w.name + "' every " + format_duration(w.every) + " for " + format_duration(w.lasting) + ": " +
+  return "would watch '" + w.name + "' every " + trigger::describe_every(w) + " for " + trigger::describe_lasting(w) + ": " +
          std::to_string(w.metrics.size()) + " metrics (" + join(names, ", ") + "), triggers in order " +
          join(triggers, "; ");
 }

@@ -41,6 +41,13 @@ long long epoch_ms(const std::string& ts) {
 
 }  // namespace
 
+std::string describe_every(const watch_def& w) {
+  return w.every_fn ? "(set by the runbook's code at run time)" : format_duration(w.every);
+}
+std::string describe_lasting(const watch_def& w) {
+  return w.lasting_fn ? "(set by the runbook's code at run time)" : format_duration(w.lasting);
+}
+
 std::vector<std::string> validate(const watch_def& w) {
   std::vector<std::string> problems;
   std::set<std::string> known;

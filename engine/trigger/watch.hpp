@@ -41,6 +41,11 @@ struct watch_def {
   std::function<milliseconds()> every_fn, lasting_fn;
 };
 
+/// "every 30s for 30m" as `show`, `--dry-run` and diagrams print it; an interval or a length the
+/// runbook's code computes when the watch starts is said to be that, not shown as a default.
+std::string describe_every(const watch_def& w);
+std::string describe_lasting(const watch_def& w);
+
 /// Checks a watch before anything runs: every expression names only its metrics, durations
 /// make sense. Returns the problems, each naming the trigger and what is wrong.
 std::vector<std::string> validate(const watch_def& w);

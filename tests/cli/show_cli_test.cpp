@@ -72,4 +72,30 @@ TEST_F(ShowCli, DryRunListsTheWatch) {
   EXPECT_TRUE(cli.events("run.start").empty());  // nothing ran
 }
 
+TEST_F(ShowCli, AnIntervalTheRunbooksCodeSetsIsNotShownAsTheDefault) {
+  // every / lasting written as functions of the params: show and --dry-run cannot know them
+  // before the run, and must not print the built-in 30s / 30m as if they were the runbook's.
+  dir.write("runbooks/monitor/param.lua", R"lua(runbook "monitor.param" {
+  params = { every = { type = "duration", default = "5m" }, watch_for = { type = "duration", default = "24h" } },
+  watch "usage" {
+    every = function(ctx) return ctx.params.every end, lasting = function(ctx) return ctx.params.watch_for end,
+    metrics = { n = [[select 1]] },
+    trigger "many" { when = "n > 5", action = alert { severity = "warning", summary = "many" } },
+  },
+}
+)lua");
+  auto r = cli.run({"show", "monitor.param"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("every (set by the runbook's code at run time) for (set by the runbook's code at run time)"));
+  EXPECT_EQ(r.out.find("30.0s"), std::string::npos) << r.out;
+  auto j = cli.run({"show", "monitor.param", "--format", "json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto w = nlohmann::json::parse(j.out)["phases"][0]["watch"];
+  EXPECT_TRUE(w["every"].is_null()) << w.dump();
+  EXPECT_TRUE(w["lasting"].is_null()) << w.dump();
+  auto d = cli.run({"run", "monitor.param", "--dry-run"});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  EXPECT_THAT(d.out, HasSubstr("would watch 'usage' every (set by the runbook's code at run time)"));
+}
+
 }  // namespace
