@@ -4,7 +4,8 @@
 --  Step 1  backup current state for analysis: rollback_backup_<table> copies (kept afterwards);
 --  Step 2/3 restore the tables from the backup file (TRUNCATE, then pg_restore of their rows in
 --          one transaction; if that fails the rows are put back from the step 1 copies);
---  Step 4  verify the rollback: messages and conversations are back, no migrated user is left;
+--  Step 4  verify the rollback: messages and conversations are back, no migrated user is left
+--          (when it fails, the rows are put back from the step 1 copies: the run ends rolled back);
 --  Step 5  "clean up new schema tables": here the new tables existed, empty, before the
 --          migration, so restoring their rows from the backup is the clean-up.
 -- One departure: messages is copied in step 1 too (TRUNCATE ... CASCADE of conversations
@@ -34,6 +35,8 @@ runbook "migration.centralized_restore" {
   tags = { "migration", "rollback", "seed-000" },
   fixture = "rollback_users.sql",
   lock = true,
+  -- Kept on purpose: the snapshot for analysis, and the ROLLBACK row (rehearse notes them).
+  log_tables = { "migration_log", "rollback_backup_*" },
   params = {
     dump = { type = "string", required = true, doc = "the backup (pg_dump -Fc) migration.centralized took before migrating" },
   },
@@ -85,6 +88,9 @@ runbook "migration.centralized_restore" {
           error(err, 0)
         end
       end,
+      -- A restore that went through but fails its verification is undone the same way: the rows
+      -- go back to what they were before it, from the snapshot (which stays for analysis).
+      rollback = put_back_from_snapshot,
     },
     step "verify rollback" {
       run = function(ctx)

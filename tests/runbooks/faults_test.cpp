@@ -371,11 +371,10 @@ std::vector<fault_case> cases() {
                "57P01", {"migration_log"}, {}, false, false, true, "rolled_back", {}});
 
   // migration.centralized_restore: the tables replaced from a backup; its snapshot tables
-  // rollback_backup_* are kept on purpose ("for analysis"). It has no rollback handler (a failed
-  // restore puts the rows back from the snapshot itself), so a failure ends the run `failed`,
-  // with nothing to undo. No failing-verify case: its check ("verify rollback") runs after the
-  // rows were replaced, and nothing in the runbook undoes a replacement that succeeded -- the
-  // snapshot tables are the way back, by hand.
+  // rollback_backup_* are kept on purpose ("for analysis"). A failed restore step puts the rows
+  // back from the snapshot itself (it never completed, so there is nothing to compensate: the
+  // run ends `failed`); a restore that completed but fails its verification is compensated by
+  // the same put-back, and the run ends `rolled_back`.
   v.push_back({"CentralizedRestoreFailingStep", "migration.centralized_restore", "migration/rollback_users.sql",
                fault::failing_step,
                trigger_fn("refuse_restore", "IF current_query() LIKE 'COPY %' THEN "
@@ -383,6 +382,15 @@ std::vector<fault_case> cases() {
                    "CREATE TRIGGER refuse_restore BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_restore();",
                "", "restore/restore from the backup", "injected fault: restore refused", {"rollback_backup_"}, {}, false,
                true, false, "failed", {}});
+  v.push_back({"CentralizedRestoreFailingVerify", "migration.centralized_restore", "migration/rollback_users.sql",
+               fault::failing_verify,
+               // the restore's COPY brings the users back marked as migrated ones
+               trigger_fn("mark_migrated", "IF current_query() LIKE 'COPY %' THEN NEW.platform_metadata := "
+                                           "coalesce(NEW.platform_metadata, '{}'::jsonb) || "
+                                           "'{\"migrated_from_reactions\": \"true\"}'::jsonb; END IF; RETURN NEW; ") +
+                   "CREATE TRIGGER mark_migrated BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION mark_migrated();",
+               "", "restore/verify rollback", "migrated users are still there", {"rollback_backup_"}, {}, false, true,
+               false, "rolled_back", {"restore from the backup"}});
   v.push_back({"CentralizedRestoreKilledConnection", "migration.centralized_restore", "migration/rollback_users.sql",
                fault::killed_connection, "", "SELECT count(*) FROM messages", "restore/restore from the backup",
                "57P01", {"rollback_backup_"}, {}, false, true, false, "failed", {}});

@@ -117,6 +117,26 @@ TEST_F(Seed, CentralizedBacksUpLogsEveryStepAndItsBackupRestoresTheRows) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM migration_log WHERE step_name = 'complete_rollback' AND status = 'ROLLBACK'"), "1");
 }
 
+TEST_F(Seed, CentralizedRestoreRehearsesGreenKeepingItsSnapshotAndLog) {
+  // The backup the migration takes is what the complete rollback restores; rehearsed on the
+  // migrated fixture, the restore's own undo (the rows put back from its snapshot) leaves the
+  // database as it was but for the snapshot tables and the ROLLBACK row it keeps on purpose.
+  fixture_db db("migration/centralized.sql");
+  auto m = run(cli, "migration.centralized", {"--param", "backup_dir=" + backups()}, db.dsn);
+  ASSERT_EQ(m.proc.exit_code, 0) << m.describe();
+  std::string dump = m.step_end("full backup").value("result", json()).value("file", "");
+  auto r = cli.run({"rehearse", "migration.centralized_restore", "--sandbox", "--json", "--param", "dump=" + dump},
+                   {{"RUNBOOK_PATH", k_shipped}});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["forward"], "succeeded") << j.dump();
+  EXPECT_EQ(j["passed"], true) << j.dump();
+  EXPECT_TRUE(j["diff"].empty()) << j.dump();
+  std::string notes = j["notes"].dump();
+  EXPECT_NE(notes.find("table rollback_backup_users added (a log table of the runbook"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("table migration_log: 1 row more"), std::string::npos) << notes;
+}
+
 TEST_F(Seed, CentralizedLogsTheErrorOfAFailingStepOutsideItsTransaction) {
   fixture_db db("migration/centralized.sql", "ALTER TABLE users ADD CONSTRAINT no_u03 CHECK (platform_user_id <> 'U03')");
   auto r = run(cli, "migration.centralized", {"--param", "backup_dir=" + backups()}, db.dsn);

@@ -298,7 +298,8 @@ TEST_F(Shipped, CriticalFixesRunsAgainWhereItAlreadyRan) {
 // Each migration's rollback restores its fixture exactly: `runbook rehearse` passes. What the
 // runs advanced in sequences is a note (sequences never roll back), not a failure.
 TEST_F(Shipped, MigrationsRehearseGreen) {
-  for (const char* name : {"migration.critical_fixes", "migration.platform_tables"}) {
+  for (const char* name : {"migration.critical_fixes", "migration.platform_tables", "migration.centralized_reconcile",
+                           "migration.rollback_users"}) {
     std::vector<std::string> argv{"rehearse", name, "--sandbox", "--json"};
     if (std::string(name) == "migration.critical_fixes") argv.insert(argv.end(), k_any_time.begin(), k_any_time.end());
     auto r = cli.run(argv, env());
