@@ -29,11 +29,15 @@ std::string cell(std::string_view text) {
 std::string code(std::string_view text) {
   std::string in = secrets::redact(valid_utf8(text));
   std::replace(in.begin(), in.end(), '\n', ' ');
-  std::replace(in.begin(), in.end(), '|', '/');  // a table's column separator even inside code
   std::size_t run = 0, longest = 0;
-  for (char c : in) longest = std::max(longest, run = c == '`' ? run + 1 : 0);
+  std::string out;
+  for (char c : in) {
+    longest = std::max(longest, run = c == '`' ? run + 1 : 0);
+    if (c == '|') out += '\\';  // a table's column separator even inside code (GFM unescapes it)
+    out += c;
+  }
   std::string fence(longest + 1, '`');
-  return fence + (in.empty() || in.front() == '`' || in.back() == '`' ? " " + in + " " : in) + fence;
+  return fence + (out.empty() || out.front() == '`' || out.back() == '`' ? " " + out + " " : out) + fence;
 }
 
 /// A fenced code block with an info string, fenced by more backticks than the text holds.

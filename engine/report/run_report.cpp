@@ -229,7 +229,10 @@ class builder {
     return m_r.phases.back();
   }
 
-  step_report& step_of(const std::string& phase, const std::string& name) {
+  /// The step a record names; statements and commands outside any step (a guard's, say) go to
+  /// a step "(outside a step)" of their phase, or of a phase "(run)".
+  step_report& step_of(const std::string& phase_name, const std::string& name) {
+    const std::string phase = phase_name.empty() ? "(run)" : phase_name;
     phase_report& p = phase_of(phase);
     std::string step = name.empty() ? "(outside a step)" : name;
     for (auto& s : p.steps)
@@ -363,7 +366,8 @@ std::vector<threshold> thresholds_in(const std::string& when, const std::string&
   static const std::string op = R"((<=|>=|==|~=|!=|<|>))";
   static const std::string num = R"((-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?))";
   static const std::regex name_first(R"(([A-Za-z_][A-Za-z0-9_]*)\s*)" + op + R"(\s*)" + num);
-  static const std::regex number_first(num + R"(\s*)" + op + R"(\s*([A-Za-z_][A-Za-z0-9_]*))");
+  // A number that is not the end of a name ("x2 > y" compares two metrics).
+  static const std::regex number_first(R"((?:^|[^A-Za-z0-9_.]))" + num + R"(\s*)" + op + R"(\s*([A-Za-z_][A-Za-z0-9_]*))");
   std::vector<threshold> out;
   for (std::sregex_iterator it(when.begin(), when.end(), name_first), end; it != end; ++it)
     if ((*it)[1] == metric) out.push_back({"", (*it)[2], std::stod((*it)[3])});
