@@ -1,6 +1,7 @@
 // A run's report read back from its audit records: the model `runbook report` renders.
 #include "engine/report/run_report.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <regex>
@@ -67,7 +68,10 @@ std::string note_of(const json& r, const std::string& ev) {
 
 class builder {
  public:
-  run_report take() { return std::move(m_r); }
+  run_report take() {
+    if (m_r.ended.empty()) m_r.duration_ms = m_last;  // no run.end: as far as the records go
+    return std::move(m_r);
+  }
 
   void add(const json& r) {
     const std::string ev = text_field(r, "event");
@@ -88,6 +92,7 @@ class builder {
       return;
     }
     const long long at = rel(ts);
+    m_last = std::max(m_last, at);
     const std::string phase = text_field(r, "phase"), step = text_field(r, "step");
     if (ev == "run.resume") {
       ++m_r.resumes;
@@ -340,6 +345,7 @@ class builder {
 
   run_report m_r;
   long long m_t0 = -1;
+  long long m_last = 0;  ///< the latest record's time
   std::set<std::pair<std::string, std::string>> m_in_rollback;
   std::set<std::string> m_deliveries;
 };
