@@ -22,6 +22,8 @@ int cmd_rehearse(command_args args);
 // journal_commands.cpp
 int cmd_history(command_args args);
 int cmd_log(command_args args);
+// report_command.cpp
+int cmd_report(command_args args);
 // audit_commands.cpp
 int cmd_audit(command_args args);
 // sandbox_commands.cpp

@@ -39,6 +39,9 @@ const std::vector<command>& commands() {
        {{"rehearse NAME", "prove the rollback on a copy: clone, run forward, roll back, compare"}}},
       {"history", cmd_history, {{"history [NAME]", "list past runs and how they ended"}}},
       {"log", cmd_log, {{"log RUN", "show every audit record of one run"}}},
+      {"report", cmd_report,
+       {{"report RUN", "a run's report: one self-contained HTML page (timeline, SQL, watches,\n"
+                       "incidents), or Markdown for a postmortem (-o FILE, --format html|md)"}}},
       {"audit", cmd_audit,
        {{"audit verify [FILE]", "check the audit log's hash chain; names the first broken record"},
         {"audit head [FILE]", "print the last record's SEQ:HASH, to keep outside (audit verify --head)"}}},

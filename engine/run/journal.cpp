@@ -22,15 +22,17 @@ bool run_state::step_done(const std::string& phase, const std::string& step) con
 
 run_state load_run(const std::filesystem::path& log, const std::string& id) {
   std::set<std::string> matches;
+  std::vector<std::string> runs;  // every run id, for "did you mean"
   audit::for_each_record(log, [&](const json& r) {
     if (r.value("event", "") != "run.start") return;
     std::string run = r.value("run", "");
+    runs.push_back(run);
     if (run == id || (id.size() >= 4 && run.rfind(id, 0) == 0)) matches.insert(run);
   });
   if (matches.size() > 1 && matches.count(id)) matches = {id};
   if (matches.empty())
-    throw error(error_kind::usage, "no run '" + id + "' in the audit log '" + log.string() +
-                                       "'; 'runbook history' lists runs");
+    throw error(error_kind::usage, "no run '" + id + "' in the audit log '" + log.string() + "'" +
+                                       did_you_mean(id, runs) + "; 'runbook history' lists runs");
   if (matches.size() > 1)
     throw error(error_kind::usage, "run id '" + id + "' is ambiguous: it matches " +
                                        join(std::vector<std::string>(matches.begin(), matches.end()), ", "));
