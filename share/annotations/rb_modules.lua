@@ -87,7 +87,7 @@ function os.clock() end
 
 ---@param format? string
 ---@param time? integer
----@return string|osdate
+---@return string|table
 function os.date(format, time) end
 
 ---@param t2 integer
@@ -95,6 +95,6 @@ function os.date(format, time) end
 ---@return number
 function os.difftime(t2, t1) end
 
----@param date? osdateparam
+---@param date? table
 ---@return integer
 function os.time(date) end
