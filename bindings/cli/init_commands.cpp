@@ -120,7 +120,7 @@ int cmd_new(command_args args) {
   std::string name = r["name"].as<std::string>();
   std::vector<std::string> parts = split(name, '.');
   for (const auto& part : parts) {
-    bool ok = !part.empty() && part != "lib";
+    bool ok = !part.empty() && !(part == "lib" && &part == &parts.front());
     for (char c : part) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
     if (!ok)
       throw error(error_kind::usage, "'" + name + "' is not a runbook name: dotted parts of letters, digits, _ and - "

@@ -117,6 +117,23 @@ class Annotations : public ::testing::Test {
   lua_State* L = sb->state();
 };
 
+TEST(AnnotationFiles, AreLuaTheLanguageServerCanRead) {
+  // The language server reads them as Lua: a syntax error would hide everything after it.
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(k_annotations)) {
+    if (e.path().extension() != ".lua") continue;
+    ++files;
+    lua_State* plain = luaL_newstate();
+    EXPECT_EQ(luaL_loadfile(plain, e.path().c_str()), 0) << lua_tostring(plain, -1);
+    lua_close(plain);
+    std::ifstream in(e.path());
+    std::string first;
+    std::getline(in, first);
+    EXPECT_EQ(first.rfind("---@meta", 0), 0u) << e.path() << " does not start with ---@meta";
+  }
+  EXPECT_GE(files, 10);
+}
+
 TEST_F(Annotations, DeclareEveryGlobalOfTheSandboxAndNoOther) {
   sb->push_env();
   names exposed;

@@ -114,7 +114,7 @@ TEST(NewRunbookCli, RefusesUnknownKindsAndNamesThatAreNotNames) {
   auto kind = cli.run({"new", "a.b", "--kind", "migrate"});
   EXPECT_EQ(kind.exit_code, 2);
   EXPECT_THAT(kind.err, HasSubstr("did you mean 'migration'"));
-  for (const char* bad : {"../escape", "a..b", "a/b", "lib.x"}) {
+  for (const char* bad : {"../escape", "a..b", "a/b", "lib.x", "a.b c"}) {
     auto r = cli.run({"new", bad});
     EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_THAT(r.err, HasSubstr("is not a runbook name")) << bad;
