@@ -7,8 +7,8 @@
 ---@alias RunbookGuard fun(ctx: RunbookContext): boolean, string?
 
 ---@class RunbookParam
----@field type "string"|"integer"|"number"|"boolean"|"enum"|"duration"
----@field default any                 # used when --param does not give it
+---@field type ("string"|"integer"|"number"|"boolean"|"enum"|"duration")?  # default "string"
+---@field default any?                # used when --param does not give it (a duration as "5m")
 ---@field doc string?                 # shown by `runbook show`
 ---@field values string[]?            # the choices of an enum
 ---@field required boolean?           # --param name=value must be given
@@ -16,7 +16,7 @@
 ---@class RunbookSchedule
 ---@field cron string                 # "0 3 * * *"
 ---@field tz string?                  # tz database name, default "UTC"
----@field missed "skip"|"once"?       # what a scheduler that was down does about missed times
+---@field missed ("skip"|"once")?     # what a scheduler that was down does about missed times
 ---@field params table<string, any>?  # --param values for scheduled runs
 ---@field target string?              # the target scheduled runs use
 
@@ -31,8 +31,8 @@
 ---@field lock boolean?               # one run per (runbook, target) across all hosts
 ---@field fixture string?             # SQL file beside the runbook that seeds --sandbox
 ---@field escalation string?          # the policy whose incident a failed run opens
----@field guard RunbookGuard|RunbookGuard[]?  # asked before the first phase; false skips the run
----@field schedule string|RunbookSchedule?    # cron, for `runbook schedule`
+---@field guard (RunbookGuard|RunbookGuard[])?  # asked before the first phase; false skips the run
+---@field schedule (string|RunbookSchedule)?  # cron, for `runbook schedule`
 ---@field log_tables string[]?        # history tables the rollback leaves on purpose (rehearse)
 ---@field [integer] RunbookDeclaration  # phases, steps, checklists and watches, in order
 
@@ -41,37 +41,37 @@
 ---@field timeout RunbookDuration?
 ---@field on_error RunbookOnError?
 ---@field description string?
----@field guard RunbookGuard|RunbookGuard[]?  # asked before its first step; false skips the phase
+---@field guard (RunbookGuard|RunbookGuard[])?  # asked before its first step; false skips the phase
 ---@field [integer] RunbookDeclaration  # its steps
 
 ---@class RunbookRetry
----@field attempts integer            # in all, the first one included
----@field backoff "fixed"|"exponential"?
+---@field attempts integer?           # in all, the first one included
+---@field backoff ("fixed"|"exponential")?
 ---@field initial RunbookDuration?    # the first delay
 ---@field max RunbookDuration?        # the longest delay
----@field on string|string[]?         # error classes, kinds or SQLSTATE patterns ("08*")
+---@field on (string|string[])?       # error classes, kinds or SQLSTATE patterns ("08*")
 
 ---@class RunbookConfirm
 ---@field [1] string                  # what the step destroys
----@field on_decline "skip"|"fail"?   # default "fail"
+---@field on_decline ("skip"|"fail")? # default "fail"
 
 ---@class RunbookStepSpec
 ---@field run fun(ctx: RunbookContext): any          # required; its result is audited and handed to verify
----@field verify fun(ctx: RunbookContext, result: any)?  # raises (use check) to fail the step
----@field rollback fun(ctx: RunbookContext)?         # undoes the step when a later step fails
----@field when fun(ctx: RunbookContext): boolean|string?  # false or a reason skips the step
----@field retry RunbookRetry|integer?
+---@field verify (fun(ctx: RunbookContext, result: any))?  # raises (use check) to fail the step
+---@field rollback (fun(ctx: RunbookContext))?       # undoes the step when a later step fails
+---@field when (fun(ctx: RunbookContext): boolean|string)?  # false or a reason skips the step
+---@field retry (RunbookRetry|integer)?
 ---@field timeout RunbookDuration?
 ---@field statement_timeout RunbookDuration?
 ---@field lock_timeout RunbookDuration?
----@field confirm string|RunbookConfirm?  # destructive: needs --yes or a typed yes
+---@field confirm (string|RunbookConfirm)?  # destructive: needs --yes or a typed yes
 ---@field on_error RunbookOnError?
 ---@field description string?
 ---@field idempotent boolean?         # running it twice does no harm (resume may re-run it)
 
 ---@class RunbookChecklistItem
 ---@field [1] string                  # what is true, or what a person confirms
----@field check fun(ctx: RunbookContext): boolean, string?  # ok, detail
+---@field check (fun(ctx: RunbookContext): boolean, string?)?  # ok, detail
 ---@field manual string?              # how a person tells (asked on a terminal)
 
 ---@class RunbookChecklistSpec

@@ -30,7 +30,7 @@ function shell.sh(script, opts) end
 ---@field severity RunbookSeverity?
 ---@field summary string
 ---@field details table?
----@field channel string|string[]?    # default: the config's default_channels
+---@field channel (string|string[])?  # default: the config's default_channels
 ---@field dedup string?
 
 --- Notifications. `alert{ ... }` (called) is a watch action sent when its trigger acts.
