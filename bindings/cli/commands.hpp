@@ -30,5 +30,8 @@ int cmd_audit(command_args args);
 int cmd_sandbox(command_args args);
 // schedule_command.cpp
 int cmd_schedule(command_args args);
+// init_commands.cpp
+int cmd_init(command_args args);
+int cmd_new(command_args args);
 
 }  // namespace rb::cli

@@ -30,6 +30,12 @@ const std::vector<command>& commands() {
   static const std::vector<command> table = {
       {"list", cmd_list, {{"list", "list the runbooks on the search path"}}},
       {"show", cmd_show, {{"show NAME", "show a runbook's params, phases and steps (--format text|json)"}}},
+      {"init", cmd_init,
+       {{"init [DIR]", "set up a runbook repository: runbooks/, .luarc.json (editor completion)\n"
+                       "and .luacheckrc; existing files are kept"}}},
+      {"new", cmd_new,
+       {{"new NAME", "write a commented skeleton runbook and its fixture at the path NAME implies\n"
+                     "(--kind migration|maintenance|incident|monitor)"}}},
       {"check", cmd_check, {{"check [PATH...]", "load and validate runbooks; errors name the file and line"}}},
       {"run", cmd_run, {{"run NAME", "run a runbook (--param k=v, --dry-run, --yes, --reason, --json)"}}},
       {"resume", cmd_resume, {{"resume RUN", "continue an interrupted run from its first unfinished step"}}},

@@ -66,7 +66,7 @@ runbook "troubleshoot.memory" {
   },
   step "queries writing temporary files" {
     run = function(ctx)
-      local source, queries = nil, {}
+      local source, queries
       if ctx.db:scalar("SELECT to_regclass('pg_stat_statements') IS NOT NULL") then
         source = "pg_stat_statements"
         queries = ctx.db:query([[

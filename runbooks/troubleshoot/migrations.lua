@@ -117,7 +117,7 @@ runbook "troubleshoot.migrations" {
         for _, m in ipairs(ctx.db:query([[SELECT migration_name, bool_or(rolled_back_at IS NULL) AS failed
                                           FROM _prisma_migrations GROUP BY migration_name
                                           HAVING bool_and(finished_at IS NULL) ORDER BY min(started_at)]])) do
-          local name, text = m.migration_name, nil
+          local name, text = m.migration_name
           local err = dry_run(ctx, name)
           if m.failed then
             text = "still marked failed: resolve it first (pnpm db:migrate:resolve --rolled-back " .. name .. ")"

@@ -10,8 +10,8 @@ local function val(v)
 end
 
 -- Objects that belong to an extension are the extension's, fingerprinted by its version.
-local function not_extension_member(catalog, oid_expr)
-  return "NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.classid = '" .. catalog ..
+local function not_extension_member(catalog_table, oid_expr)
+  return "NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.classid = '" .. catalog_table ..
          "'::regclass AND ext.objid = " .. oid_expr .. " AND ext.deptype = 'e')"
 end
 
