@@ -21,22 +21,7 @@ std::string progress_text(const std::string& argv0, int pid, std::chrono::millis
 
 }  // namespace
 
-shell::process_result run_command(run_context& ctx, shell::process_options& o, bool via_shell, json extra) {
-  // The deadline of the code running now bounds the command too (time left on the run's clock).
-  if (auto deadline = ctx.deadline()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - ctx.clock().now());
-    if (left.count() < 1) left = std::chrono::milliseconds(1);
-    if (o.timeout.count() == 0 || left < o.timeout) o.timeout = left;
-  }
-  // The run's stop token kills it; its descriptor wakes the wait at once. Once the executor
-  // has taken a stop up (the rollback path runs), nothing is killed any more.
-  if (!o.cancelled) {
-    const stop_source& stop = ctx.stop();
-    o.cancelled = [&stop] { return stop.requested(); };
-    if (!stop.ever_requested() || stop.requested()) o.cancel_fd = stop.wake_fd();
-  }
-  // On a terminal the program's name, time and file progress stand on the step's line.
-  reporter& out = ctx.out();
+shell::process_result run_shown(reporter& out, shell::process_options& o) {
   out.command_started(o.argv);
   bool ticking = out.shows_progress() && !o.on_tick && !o.argv.empty();
   if (ticking)
@@ -53,6 +38,24 @@ shell::process_result run_command(run_context& ctx, shell::process_options& o, b
   }
   if (ticking) o.on_tick = nullptr;
   out.command_finished();
+  return r;
+}
+
+shell::process_result run_command(run_context& ctx, shell::process_options& o, bool via_shell, json extra) {
+  // The deadline of the code running now bounds the command too (time left on the run's clock).
+  if (auto deadline = ctx.deadline()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - ctx.clock().now());
+    if (left.count() < 1) left = std::chrono::milliseconds(1);
+    if (o.timeout.count() == 0 || left < o.timeout) o.timeout = left;
+  }
+  // The run's stop token kills it; its descriptor wakes the wait at once. Once the executor
+  // has taken a stop up (the rollback path runs), nothing is killed any more.
+  if (!o.cancelled) {
+    const stop_source& stop = ctx.stop();
+    o.cancelled = [&stop] { return stop.requested(); };
+    if (!stop.ever_requested() || stop.requested()) o.cancel_fd = stop.wake_fd();
+  }
+  shell::process_result r = run_shown(ctx.out(), o);  // on a terminal: its progress
   json argv = json::array();
   for (const auto& a : o.argv) argv.push_back(secrets::redact(a));
   json env = json::object();

@@ -352,6 +352,23 @@ TEST_F(OutputDb, AWatchShowsTimeLeftAndSamplesOnATerminalAndNotInAPipe) {
   EXPECT_NE(pipe.out.find("one="), std::string::npos) << "a plain line per sample instead\n" << pipe.out;
 }
 
+TEST_F(Output, ASandboxShowsItsStartAndFixtureOnATerminalAndNotInAPipe) {
+  dir.write("runbooks/demo/seeded.lua", R"lua(runbook "demo.seeded" {
+  fixture = "seeded.sql",
+  step "count" { run = function(ctx) check(ctx.db:scalar("select count(*) from seeded") == 3, "not seeded") end },
+})lua");
+  dir.write("runbooks/demo/seeded.sql", "create table seeded (id int); insert into seeded values (1), (2), (3);\n");
+  auto tty = run_on_pty(cli, {"run", "demo.seeded", "--sandbox"}, {}, std::chrono::seconds(120));
+  ASSERT_EQ(tty.exit_code, 0) << tty.output;
+  EXPECT_NE(tty.output.find("initdb"), std::string::npos) << tty.output;
+  EXPECT_NE(tty.output.find("pg_ctl"), std::string::npos) << tty.output;
+  EXPECT_NE(tty.output.find("psql"), std::string::npos) << "the fixture loading\n" << tty.output;
+  auto pipe = cli.run({"run", "demo.seeded", "--sandbox"});
+  ASSERT_EQ(pipe.exit_code, 0) << pipe.out << pipe.err;
+  EXPECT_EQ(pipe.out.find("initdb"), std::string::npos) << pipe.out;
+  EXPECT_EQ(pipe.err.find("initdb"), std::string::npos) << pipe.err;
+}
+
 TEST_F(OutputDb, ARehearsalCloneShowsItsToolsOnATerminal) {
   {
     rb::db::connection c({dsn, "setup", "test"});
