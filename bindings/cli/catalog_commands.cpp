@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 int cmd_list(std::vector<std::string> args) {
   command_parser p("list", "List the runbooks on the search path.", std::move(args));
-  p.options.add_options()("json", "print JSON");
+  p.options.add_options()("json", "print JSON (fields in docs/json.md)");
   auto r = p.parse();
   if (r.count("help")) return std::cout << p.options.help(), 0;
   auto dirs = run::search_path();
@@ -68,6 +68,7 @@ int cmd_show(std::vector<std::string> args) {
   command_parser p("show", "Show a runbook: params, phases, steps and watches (their decision trees).", std::move(args));
   p.options.add_options()("format", "text, json, dot (Graphviz) or mermaid",
                           cxxopts::value<std::string>()->default_value("text"))(
+      "json", "print JSON (the same as --format json; fields in docs/json.md)")(
       "name", "runbook name", cxxopts::value<std::string>());
   p.options.parse_positional({"name"});
   p.options.positional_help("NAME");
@@ -75,6 +76,11 @@ int cmd_show(std::vector<std::string> args) {
   if (r.count("help")) return std::cout << p.options.help(), 0;
   if (!r.count("name")) throw error(error_kind::usage, "show needs a runbook name: runbook show NAME");
   std::string format = r["format"].as<std::string>();
+  if (r.count("json")) {
+    if (r.count("format") && format != "json")
+      throw error(error_kind::usage, "--json and --format " + format + " contradict each other: pass one");
+    format = "json";
+  }
   if (format != "text" && format != "json" && format != "dot" && format != "mermaid")
     throw error(error_kind::usage,
                 "--format must be text, json, dot or mermaid, not '" + format + "'" +

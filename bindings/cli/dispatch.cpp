@@ -80,6 +80,10 @@ runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
 State (the audit log, audit.jsonl) lives in --state-dir, $RUNBOOK_STATE_DIR,
 $XDG_STATE_HOME/runbook or ~/.local/state/runbook.
 
+Output: --color=auto|always|never (every command; auto colours a terminal unless NO_COLOR is
+set); run, resume, rollback and rehearse take --quiet and --verbose; --json on list, show,
+history, log, incidents and schedule --list prints stable fields (docs/json.md).
+
 Ctrl-C stops the running step (its SQL cancelled, its commands killed) and rolls back
 (unless --no-rollback); a second Ctrl-C stops at once, and 'runbook resume' continues.
 
@@ -129,6 +133,12 @@ void hide_dsn_passwords(int argc, char** argv) {
 int dispatch(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   hide_dsn_passwords(argc, argv);
+  try {
+    take_color_option(args);  // global: before or after the command's name
+  } catch (const error& e) {
+    std::cerr << "runbook: " << e.what() << "\n";
+    return e.exit_code();
+  }
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     print_overview();
     return args.empty() ? exit_codes::usage : exit_codes::ok;

@@ -118,7 +118,7 @@ std::unique_ptr<alert::dispatcher> make_notifier(const run::config& cfg, audit::
 
 int cmd_incidents(std::vector<std::string> args) {
   auto p = parser_for("incidents", "List incidents (open and acknowledged; --all: resolved too).", std::move(args));
-  p.options.add_options()("all", "resolved incidents too")("json", "print JSON")(
+  p.options.add_options()("all", "resolved incidents too")("json", "print JSON (fields in docs/json.md)")(
       "follow", "keep running: advance escalations when they fall due and reprint on change (Ctrl-C stops)");
   auto r = p.parse();
   if (r.count("help")) return std::cout << p.options.help(), 0;

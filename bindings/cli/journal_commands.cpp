@@ -15,7 +15,7 @@ namespace rb::cli {
 
 int cmd_history(std::vector<std::string> args) {
   command_parser p("history", "List past runs, oldest first.", std::move(args));
-  p.options.add_options()("json", "print JSON")("name", "only runs of this runbook", cxxopts::value<std::string>());
+  p.options.add_options()("json", "print JSON (fields in docs/json.md)")("name", "only runs of this runbook", cxxopts::value<std::string>());
   p.options.parse_positional({"name"});
   p.options.positional_help("[NAME]");
   auto r = p.parse();
@@ -52,7 +52,7 @@ int cmd_history(std::vector<std::string> args) {
 
 int cmd_log(std::vector<std::string> args) {
   command_parser p("log", "Show every audit record of one run.", std::move(args));
-  p.options.add_options()("json", "print the raw JSON records")("run", "run id (or a unique prefix)",
+  p.options.add_options()("json", "print the raw JSON records, one a line (fields in docs/json.md)")("run", "run id (or a unique prefix)",
                                                                   cxxopts::value<std::string>());
   p.options.parse_positional({"run"});
   p.options.positional_help("RUN");

@@ -9,9 +9,30 @@
 #include "engine/run/state.hpp"
 #include "engine/util/json_text.hpp"
 #include "engine/util/secrets.hpp"
+#include "engine/util/term.hpp"
 
 namespace rb::cli {
 namespace fs = std::filesystem;
+
+void take_color_option(std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") {
+      rest.insert(rest.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+      break;
+    }
+    if (a == "--color") {
+      if (i + 1 >= args.size()) throw error(error_kind::usage, "--color needs a value: --color=auto|always|never");
+      term::set_color_mode(term::parse_color_mode(args[++i]));
+    } else if (a.rfind("--color=", 0) == 0) {
+      term::set_color_mode(term::parse_color_mode(a.substr(8)));
+    } else {
+      rest.push_back(a);
+    }
+  }
+  args = std::move(rest);
+}
 
 std::vector<std::string> take_params(std::vector<std::string>& args) {
   std::vector<std::string> params, rest;
@@ -34,6 +55,10 @@ command_parser::command_parser(const std::string& name, const std::string& help,
     : options("runbook " + name, help), args(std::move(a)) {
   options.add_options()("h,help", "show this help")(
       "state-dir", "directory of the audit log (default: $RUNBOOK_STATE_DIR or ~/.local/state/runbook)",
+      cxxopts::value<std::string>())(
+      // Taken out of argv by dispatch (take_color_option) before any command parses it: listed
+      // here so that every command's --help shows it.
+      "color", "colour the output: auto (on a terminal, unless NO_COLOR is set), always or never",
       cxxopts::value<std::string>());
 }
 
@@ -56,6 +81,19 @@ std::optional<std::string> opt_string(const cxxopts::ParseResult& r, const char*
 
 fs::path audit_file(const cxxopts::ParseResult& r) {
   return run::audit_path(run::state_dir(opt_string(r, "state-dir")));
+}
+
+void add_output_options(cxxopts::Options& o) {
+  o.add_options()("q,quiet", "print only errors and the final outcome line")(
+      "v,verbose", "also print each SQL statement and each command as it runs");
+}
+
+run::reporter_options output_options(const cxxopts::ParseResult& r, int fd) {
+  run::reporter_options o = run::reporter::detect(fd);
+  o.quiet = r.count("quiet") > 0;
+  o.verbose = r.count("verbose") > 0;
+  if (o.quiet && o.verbose) throw error(error_kind::usage, "--quiet and --verbose contradict each other: pass one");
+  return o;
 }
 
 void add_target_options(cxxopts::Options& o) {

@@ -12,11 +12,17 @@
 
 #include "bindings/sandbox.hpp"
 #include "engine/run/model.hpp"
+#include "engine/run/reporter.hpp"
 #include "engine/run/session.hpp"
 
 namespace rb::cli {
 
 using json = nlohmann::json;
+
+/// Takes the global --color=auto|always|never (or --color WHEN) out of `args`, wherever it stands
+/// (before `--`), and sets the process's colour choice (term::set_color_mode). Every command
+/// accepts it; a bad value is rb::error(usage).
+void take_color_option(std::vector<std::string>& args);
 
 /// Takes every --param/-p value out of `args` (cxxopts would split them at commas).
 std::vector<std::string> take_params(std::vector<std::string>& args);
@@ -35,6 +41,12 @@ std::optional<std::string> opt_string(const cxxopts::ParseResult& r, const char*
 
 /// The audit log file: --state-dir, else the default state directory.
 std::filesystem::path audit_file(const cxxopts::ParseResult& r);
+
+/// -q/--quiet and -v/--verbose, for the commands that run a runbook (run, resume, rollback, rehearse).
+void add_output_options(cxxopts::Options& o);
+/// How the run's progress is written to `fd`: terminal and colour as detected, --quiet and
+/// --verbose as given (both at once is rb::error(usage)).
+run::reporter_options output_options(const cxxopts::ParseResult& r, int fd);
 
 /// --target, --dsn, --config, --sandbox, --keep-sandbox (run).
 void add_target_options(cxxopts::Options& o);

@@ -64,6 +64,7 @@ int cmd_rehearse(std::vector<std::string> args) {
       "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>())(
       "sandbox", "rehearse on the runbook's fixture instead of a clone")(
       "name", "runbook name", cxxopts::value<std::string>());
+  add_output_options(p.options);
   p.options.parse_positional({"name"});
   p.options.positional_help("NAME");
   auto r = p.parse();
@@ -91,8 +92,8 @@ int cmd_rehearse(std::vector<std::string> args) {
   run::config cfg = lua::load_config(*sb, config_file(r));
   ro.audit_file = audit_file(r);
   ro.source = database_choice(r);
-  ro.status = &std::cerr;
-  run::reporter out(progress, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
+  ro.status = r.count("quiet") ? nullptr : &std::cerr;
+  run::reporter out(progress, output_options(r, as_json ? STDERR_FILENO : STDOUT_FILENO));
   run::terminal_confirmer confirm;
   system_clock clk;
   lua::fingerprint_probe probe(*sb);

@@ -45,6 +45,7 @@ int run_fleet(const cxxopts::ParseResult& r, const std::vector<std::string>& par
   std::vector<std::string> base = {shell::self_program().string(), "run", book.name, "--json"};
   for (const auto& p : params) base.insert(base.end(), {"--param", p});
   if (r.count("yes")) base.push_back("--yes");
+  if (r.count("verbose")) base.push_back("--verbose");  // into each member's log
   if (r.count("no-rollback")) base.push_back("--no-rollback");
   if (r.count("reason")) base.insert(base.end(), {"--reason", r["reason"].as<std::string>()});
   if (r.count("config")) base.insert(base.end(), {"--config", fs::absolute(r["config"].as<std::string>()).string()});
@@ -90,10 +91,14 @@ int run_fleet(const cxxopts::ParseResult& r, const std::vector<std::string>& par
   return res.exit_code();
 }
 
-/// Progress goes to stdout, or to stderr when stdout carries --json.
-run::reporter make_reporter(bool as_json) {
-  return run::reporter(as_json ? std::cerr : std::cout, run::reporter::detect(as_json ? STDERR_FILENO : STDOUT_FILENO));
+/// Progress goes to stdout, or to stderr when stdout carries --json; --quiet / --verbose.
+run::reporter make_reporter(const cxxopts::ParseResult& r, bool as_json) {
+  return run::reporter(as_json ? std::cerr : std::cout, output_options(r, as_json ? STDERR_FILENO : STDOUT_FILENO));
 }
+
+/// Where the session says what it does besides the run (starting a sandbox ...): stderr, or
+/// nowhere with --quiet.
+std::ostream* status_stream(const cxxopts::ParseResult& r) { return r.count("quiet") ? nullptr : &std::cerr; }
 
 /// resume and rollback: continue a recorded run, forward or backward.
 int continue_run(const std::string& what, std::vector<std::string> args) {
@@ -116,6 +121,7 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
       "dsn", "connect to this DSN (also: RUNBOOK_DSN)", cxxopts::value<std::string>())(
       "config", "config file (default: ./runbook.lua)", cxxopts::value<std::string>())(
       "metrics-dir", k_metrics_dir_help, cxxopts::value<std::string>());
+  add_output_options(p.options);
   p.options.parse_positional({"run"});
   p.options.positional_help("RUN");
   auto r = p.parse();
@@ -153,7 +159,7 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   if (opts.rerun_interrupted && opts.mark_interrupted_done)
     throw error(error_kind::usage, "--rerun-interrupted and --mark-interrupted-done contradict each other: pass one");
   bool as_json = r.count("json") > 0;
-  run::reporter out = make_reporter(as_json);
+  run::reporter out = make_reporter(r, as_json);
   run::terminal_confirmer confirm;
   system_clock clk;
   run::config cfg = lua::load_config(*sb, config_file(r));
@@ -161,7 +167,7 @@ int continue_run(const std::string& what, std::vector<std::string> args) {
   so.audit_file = log_path;
   so.database = run::continuation_choice(state, database_choice(r), what);
   if (r.count("metrics-dir")) so.metrics_dir = fs::path(r["metrics-dir"].as<std::string>());
-  so.status = &std::cerr;
+  so.status = status_stream(r);
   run::session session(book, std::move(cfg), std::move(so), out, confirm, clk);
   if (backward) {
     // Here a rollback that did its work is the success asked for: exit 0 (3 if it failed).
@@ -191,6 +197,7 @@ int cmd_run(std::vector<std::string> args) {
       "metrics-dir", k_metrics_dir_help, cxxopts::value<std::string>())(
       "name", "runbook name", cxxopts::value<std::string>());
   add_target_options(p.options);
+  add_output_options(p.options);
   p.options.parse_positional({"name"});
   p.options.positional_help("NAME");
   auto r = p.parse();
@@ -205,7 +212,7 @@ int cmd_run(std::vector<std::string> args) {
   opts.reason = opt_string(r, "reason").value_or("");
   opts.no_rollback = r.count("no-rollback") > 0;
   bool as_json = r.count("json") > 0;
-  run::reporter out = make_reporter(as_json);
+  run::reporter out = make_reporter(r, as_json);
   run::terminal_confirmer confirm;
   system_clock clk;
   if (r.count("dry-run")) {
@@ -221,7 +228,7 @@ int cmd_run(std::vector<std::string> args) {
   run::session_options so;
   so.audit_file = audit_file(r);
   so.database = database_choice(r);
-  so.status = &std::cerr;
+  so.status = status_stream(r);
   if (r.count("metrics-dir")) so.metrics_dir = fs::path(r["metrics-dir"].as<std::string>());
   run::session session(book, lua::load_config(*sb, config_file(r)), std::move(so), out, confirm, clk);
   run::run_outcome o = session.run(opts);

@@ -100,6 +100,28 @@ schedule::sys_seconds parse_now(const std::string& text) {
 
 // ---- --list ------------------------------------------------------------------------------
 
+/// --list --json: one object per schedule, its next due times in UTC and in its zone.
+int print_list_json(const catalog_schedules& cat, schedule::sys_seconds from, int next) {
+  for (const auto& e : cat.errors) std::cerr << "runbook: " << e << "\n";
+  json out = json::array();
+  for (const auto& e : cat.entries) {
+    json times = json::array();
+    schedule::sys_seconds t = from;
+    for (int i = 0; i < next; ++i) {
+      t = e.when.next_after(t);
+      times.push_back({{"utc", schedule::utc_string(t)}, {"local", e.when.local_string(t)}});
+    }
+    out.push_back({{"runbook", e.runbook},
+                   {"target", e.target.empty() ? json(nullptr) : json(e.target)},
+                   {"cron", e.when.text()},
+                   {"tz", e.when.zone()},
+                   {"missed", e.missed == schedule::missed_policy::once ? "once" : "skip"},
+                   {"next", times}});
+  }
+  print_json(out, 2);
+  return cat.errors.empty() ? exit_codes::ok : exit_codes::usage;
+}
+
 int print_list(const catalog_schedules& cat, schedule::sys_seconds from, int next) {
   for (const auto& e : cat.errors) std::cerr << "runbook: " << e << "\n";
   std::vector<std::string> head = {"RUNBOOK", "TARGET", "CRON", "TZ", "MISSED", "NEXT (ITS ZONE)", "NEXT (UTC)"};
@@ -181,6 +203,7 @@ int cmd_schedule(std::vector<std::string> args) {
       "grace", "on SIGTERM/SIGINT: how long running runs may go on before they are stopped as Ctrl-C would",
       cxxopts::value<std::string>()->default_value("5m"))(
       "log-format", "text or json (one JSON object per line on stderr)", cxxopts::value<std::string>()->default_value("text"))(
+      "json", "with --list: print JSON (fields in docs/json.md)")(
       "claims", "print the registry's latest claims (due time, status, host, pid, whether its scheduler lives)")(
       "metrics-dir", "rewrite the Prometheus textfile DIR/runbook.prom at every wake, with each schedule's next due "
                      "time (default: the config's metrics_dir); the runs it starts write it too",
@@ -204,8 +227,11 @@ int cmd_schedule(std::vector<std::string> args) {
     if (next < 1 || next > 100) throw error(error_kind::usage, "--next must be from 1 to 100");
     auto sb = lua::make_sandbox({});
     run::config cfg = lua::load_config(*sb, config_file(r));
-    return print_list(read_catalog(cfg), now.value_or(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now())), next);
+    auto from = now.value_or(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+    if (r.count("json")) return print_list_json(read_catalog(cfg), from, next);
+    return print_list(read_catalog(cfg), from, next);
   }
+  if (r.count("json")) throw error(error_kind::usage, "--json goes with --list (the daemon's own log: --log-format json)");
   if (r.count("claims")) {
     auto sb = lua::make_sandbox({});
     return print_claims(lua::load_config(*sb, config_file(r)));

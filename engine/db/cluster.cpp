@@ -229,6 +229,7 @@ void cluster::init(const cluster_options& options) {
   m_owner_pid = ::getpid();
   m_database = options.database;
   m_start_timeout = options.start_timeout;
+  m_tools = options.tools;
   m_keep = options.keep;
   std::optional<user_ids> server_ids;
   if (::geteuid() == 0) {
@@ -442,6 +443,7 @@ void cluster::restart() {
 }
 
 void cluster::teardown() noexcept {
+  m_tools = nullptr;  // whoever showed the start may be gone; stopping is quick and silent
   if (!m_created) return;
   std::error_code ec;
   fs::path pid_file = m_data_dir / "postmaster.pid";
@@ -495,7 +497,7 @@ shell::process_result cluster::pg_tool(std::string_view tool, std::vector<std::s
   opts.timeout = timeout;
   opts.output_limit = k_output_limit;
   opts.run_as_user = m_server_user;
-  return shell::run(opts);
+  return m_tools ? m_tools(opts) : shell::run(opts);
 }
 
 void cluster::psql(std::vector<std::string> args, std::string_view dbname, const std::string& what,

@@ -28,6 +28,9 @@ struct recovery_source {
   std::string target_time;
 };
 
+/// How a cluster runs a client tool (psql): shell::run, or a caller's wrapper that audits it.
+using tool_runner = std::function<shell::process_result(shell::process_options&)>;
+
 /// How to create a throwaway cluster. The defaults suit tests.
 struct cluster_options {
   /// Where the cluster lives (data/, socket/, server.log inside it). Empty: a fresh
@@ -49,10 +52,10 @@ struct cluster_options {
   /// Called while a recovery replays, between looks at the server; it may throw (a run's
   /// cancel or deadline) to give up: the half-made cluster is then stopped and removed.
   std::function<void()> check_interrupt{};
+  /// Runs initdb and pg_ctl while the cluster is made and started (shell::run when unset): a
+  /// caller's wrapper that shows their progress. Not used to stop the cluster.
+  tool_runner tools{};
 };
-
-/// How a cluster runs a client tool (psql): shell::run, or a caller's wrapper that audits it.
-using tool_runner = std::function<shell::process_result(shell::process_options&)>;
 
 /// A private PostgreSQL server: Unix socket only (in its own directory), trust authentication,
 /// no durability (fsync, full_page_writes and synchronous_commit off), small memory. When the
@@ -141,6 +144,7 @@ class cluster {
   std::filesystem::path m_base_dir, m_data_dir, m_socket_dir, m_log_file;
   std::string m_database;
   std::chrono::seconds m_start_timeout{60};
+  tool_runner m_tools;  // cluster_options::tools, until teardown
   int m_port = 0;
   bool m_owns_base = false;  // we created base_dir: remove it whole
   bool m_created = false;    // initdb ran: there is something to remove

@@ -1,6 +1,8 @@
 // A program started for a run: bounded by its deadline, stopped by a cancel, audited as `shell`.
 #include "engine/run/command.hpp"
 
+#include "engine/shell/progress.hpp"
+#include "engine/util/duration.hpp"
 #include "engine/util/secrets.hpp"
 
 namespace rb::run {
@@ -8,8 +10,36 @@ namespace {
 
 constexpr std::size_t k_audit_tail = 2048;  ///< bytes of each stream kept in the audit record
 
+/// "pg_dump (3.2s, 14.2 MB written)", "pg_restore (1.1s, 37% of 14.2 MB read)", "sleep (2.0s)".
+std::string progress_text(const std::string& argv0, int pid, std::chrono::milliseconds elapsed) {
+  std::string name = argv0.substr(argv0.find_last_of('/') + 1);
+  std::string what = format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration_cast<std::chrono::duration<long long, std::deci>>(elapsed)));
+  if (auto file = shell::busiest_file(pid)) what += ", " + shell::describe(*file);
+  return name + " (" + what + ")";
+}
 
 }  // namespace
+
+shell::process_result run_shown(reporter& out, shell::process_options& o) {
+  out.command_started(o.argv);
+  bool ticking = out.shows_progress() && !o.on_tick && !o.argv.empty();
+  if (ticking)
+    o.on_tick = [&out, argv0 = o.argv[0]](int pid, std::chrono::milliseconds elapsed) {
+      out.progress(progress_text(argv0, pid, elapsed));
+    };
+  shell::process_result r;
+  try {
+    r = shell::run(o);
+  } catch (const std::exception&) {
+    if (ticking) o.on_tick = nullptr;
+    out.command_finished();
+    throw;
+  }
+  if (ticking) o.on_tick = nullptr;
+  out.command_finished();
+  return r;
+}
 
 shell::process_result run_command(run_context& ctx, shell::process_options& o, bool via_shell, json extra) {
   // The deadline of the code running now bounds the command too (time left on the run's clock).
@@ -25,7 +55,7 @@ shell::process_result run_command(run_context& ctx, shell::process_options& o, b
     o.cancelled = [&stop] { return stop.requested(); };
     if (!stop.ever_requested() || stop.requested()) o.cancel_fd = stop.wake_fd();
   }
-  shell::process_result r = shell::run(o);
+  shell::process_result r = run_shown(ctx.out(), o);  // on a terminal: its progress
   json argv = json::array();
   for (const auto& a : o.argv) argv.push_back(secrets::redact(a));
   json env = json::object();

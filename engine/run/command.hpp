@@ -19,4 +19,9 @@ namespace rb::run {
 shell::process_result run_command(run_context& ctx, shell::process_options& options,
                                   bool via_shell = false, json extra = json::object());
 
+/// Runs `options` with it shown on `out`: its argv with --verbose, and on a terminal its name,
+/// time and file progress ("pg_dump (3.2s, 14.2 MB written)") until it ends. Not audited: for
+/// what runs before a run begins (a sandbox's initdb, its fixture); run_command goes through it.
+shell::process_result run_shown(reporter& out, shell::process_options& options);
+
 }  // namespace rb::run

@@ -109,6 +109,7 @@ class run_context {
   /// make one record with `executions` and totals; it is written before the next record of
   /// any other kind, when 1,000 executions or one second have gathered, and at the end.
   void record_statement(const db::statement_record& r) {
+    m_out.statement(r.sql, r.rows, r.duration, r.sqlstate);  // --verbose shows each one
     bool same = m_pending && r.sqlstate.empty() && r.notices.empty() && m_pending_sql == r.sql &&
                 m_pending_params == r.params && m_pending_phase == m_phase && m_pending_step == m_step;
     if (same) {

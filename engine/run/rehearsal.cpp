@@ -201,6 +201,7 @@ rehearsal_result rehearse(const runbook_def& book, const config& cfg, run_option
 
   db::cluster_options co;
   co.database = "rehearsal";
+  co.tools = [&out](shell::process_options& o) { return run_shown(out, o); };  // progress on a terminal
   if (options.status) *options.status << "starting a sandbox PostgreSQL for the rehearsal…\n";
   db::cluster copy(co);
   if (source) {

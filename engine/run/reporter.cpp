@@ -1,21 +1,54 @@
 // Progress output of a run.
 #include "engine/run/reporter.hpp"
 
-#include <unistd.h>
-
-#include <cstdlib>
+#include <cctype>
 
 #include "engine/trigger/watch.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/secrets.hpp"
+#include "engine/util/term.hpp"
 
 namespace rb::run {
 namespace {
-constexpr const char* k_green = "32";
-constexpr const char* k_red = "31";
-constexpr const char* k_yellow = "33";
-constexpr const char* k_dim = "2";
-constexpr const char* k_bold = "1";
+constexpr const char* k_green = term::sgr::green;
+constexpr const char* k_red = term::sgr::red;
+constexpr const char* k_yellow = term::sgr::yellow;
+constexpr const char* k_dim = term::sgr::dim;
+constexpr const char* k_bold = term::sgr::bold;
+
+bool is_failure(std::string_view status) { return status != "succeeded" && status != "skipped"; }
+
+/// SQL on one line: runs of whitespace folded to one space, cut at `max` characters.
+std::string one_line_sql(std::string_view sql, std::size_t max = 200) {
+  std::string text;
+  for (char c : sql) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      if (!text.empty() && text.back() != ' ') text += ' ';
+    } else {
+      text += c;
+    }
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  if (text.size() > max) text = text.substr(0, max - 3) + "...";
+  return text;
+}
+
+/// An argv as a shell would take it back: words with spaces or quotes in single quotes.
+std::string quoted_argv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    bool plain = !a.empty() && a.find_first_of(" \t\n'\"\\$`*?;&|<>()") == std::string::npos;
+    if (plain) {
+      out += a;
+      continue;
+    }
+    out += '\'';
+    for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
 
 const char* status_color(std::string_view status) {
   if (status == "succeeded") return k_green;
@@ -35,16 +68,17 @@ reporter::reporter(std::ostream& out, reporter_options opts) : m_buf(out.rdbuf()
 
 reporter_options reporter::detect(int fd) {
   reporter_options o;
-  o.tty = ::isatty(fd) == 1;
-  const char* no_color = std::getenv("NO_COLOR");
-  const char* term = std::getenv("TERM");
-  o.color = o.tty && !(no_color && *no_color) && !(term && std::string_view(term) == "dumb");
+  o.tty = term::is_terminal(fd);
+  o.color = term::use_color(fd);
   return o;
 }
 
 std::string reporter::paint(std::string_view text, const char* code) const {
-  if (!m_opts.color) return std::string(text);
-  return std::string("\033[") + code + "m" + std::string(text) + "\033[0m";
+  return term::paint(m_opts.color, text, code);
+}
+
+std::string reporter::step_line() const {
+  return "  [" + std::to_string(m_index) + "/" + std::to_string(m_total) + "] " + m_step + " " + paint("…", k_dim);
 }
 
 std::string reporter::elapsed() const {
@@ -54,6 +88,10 @@ std::string reporter::elapsed() const {
 
 void reporter::close_line() {
   m_watch_lines = 0;  // a watch's live block stays above what is printed now
+  if (m_progress_open) {  // a progress line gives way to what is printed now
+    m_out << term::clear_line;
+    m_progress_open = false;
+  }
   if (m_line_open) {
     m_out << "\n";
     m_line_open = false;
@@ -73,6 +111,7 @@ void reporter::run_started(const runbook_def& book, const std::string& run_id, b
 void reporter::phase_started(const phase_def& phase, std::size_t index, std::size_t count) {
   if (m_opts.quiet) return;
   close_line();
+  m_watch_samples = 0;
   std::string what = phase.watch ? "watch " + phase.name + " " + watch_plan(*phase.watch) : "phase " + phase.name;
   m_out << paint(what, k_bold) << paint(" (" + std::to_string(index) + "/" + std::to_string(count) + ")", k_dim) << "\n";
 }
@@ -83,7 +122,7 @@ void reporter::step_started(const step_def& step, std::size_t index, std::size_t
   m_step = step.name;
   if (m_opts.quiet || !m_opts.tty) return;
   close_line();
-  m_out << "  [" << index << "/" << total << "] " << step.name << " " << paint("…", k_dim) << std::flush;
+  m_out << step_line() << std::flush;
   m_line_open = true;
 }
 
@@ -96,8 +135,8 @@ void reporter::step_retry(const step_def& step, int next_attempt, milliseconds d
 
 void reporter::step_finished(const step_def& step, std::string_view status, milliseconds took,
                              const step_error* err, const std::string& note) {
-  if (m_opts.quiet) return;
-  if (m_opts.tty && m_line_open) m_out << "\r\033[K";
+  if (m_opts.quiet && !is_failure(status)) return;
+  if (m_opts.tty && m_line_open) m_out << term::clear_line;
   else close_line();
   m_line_open = false;
   m_out << "  [" << m_index << "/" << m_total << "] " << step.name << ": " << paint(status, status_color(status))
@@ -116,7 +155,7 @@ void reporter::rollback_started(std::string_view why) {
 
 void reporter::rollback_step(const phase_def& phase, const step_def& step, std::string_view status,
                              const step_error* err) {
-  if (m_opts.quiet) return;
+  if (m_opts.quiet && !err) return;
   close_line();
   m_out << "  rollback " << phase.name << "/" << step.name << ": " << paint(status, status_color(status)) << "\n";
   if (err) m_out << "      " << paint(secrets::redact(err->describe()), k_red) << "\n";
@@ -131,9 +170,52 @@ void reporter::message(std::string_view line) {
   m_out.flush();
 }
 
+void reporter::statement(std::string_view sql, long long rows, milliseconds took, std::string_view sqlstate) {
+  if (!m_opts.verbose) return;
+  close_line();
+  m_out << "    " << paint("sql", k_dim) << " " << secrets::redact(one_line_sql(sql)) << " "
+        << paint("(" + std::to_string(rows) + (rows == 1 ? " row, " : " rows, ") + format_duration(took) +
+                     (sqlstate.empty() ? "" : ", SQLSTATE " + std::string(sqlstate)) + ")",
+                 sqlstate.empty() ? k_dim : k_red)
+        << "\n";
+  m_out.flush();
+}
+
+void reporter::command_started(const std::vector<std::string>& argv) {
+  if (m_opts.verbose) {
+    close_line();
+    std::vector<std::string> shown;
+    for (const auto& a : argv) shown.push_back(secrets::redact(a));
+    m_out << "    " << paint("$", k_dim) << " " << quoted_argv(shown) << "\n";
+    m_out.flush();
+  }
+  if (!argv.empty()) {
+    std::string name = argv[0].substr(argv[0].find_last_of('/') + 1);
+    progress(name);
+  }
+}
+
+void reporter::command_finished() { progress(""); }
+
+void reporter::progress(std::string_view what) {
+  if (!shows_progress()) return;
+  std::string text = secrets::redact(std::string(what));
+  if (m_line_open) {  // on the step's own line: "  [2/5] backup … pg_dump (3.1s, 14.2 MB written)"
+    m_out << term::clear_line << step_line() << (text.empty() ? "" : " " + paint(text, k_dim)) << std::flush;
+    return;
+  }
+  if (text.empty()) {
+    if (m_progress_open) m_out << term::clear_line << std::flush;
+    m_progress_open = false;
+    return;
+  }
+  m_watch_lines = 0;  // a watch's block, if any, stays above
+  m_out << term::clear_line << "  " << paint(text, k_dim) << std::flush;
+  m_progress_open = true;
+}
+
 void reporter::run_finished(std::string_view status, milliseconds took, const std::string& run_id,
                             const std::vector<std::string>& failed) {
-  if (m_opts.quiet) return;
   close_line();
   m_out << "run " << run_id << " " << paint(status, status_color(status)) << " in " << format_duration(took) << "\n";
   if (!failed.empty()) {

@@ -6,6 +6,7 @@
 #include "engine/trigger/watch.hpp"
 #include "engine/util/duration.hpp"
 #include "engine/util/secrets.hpp"
+#include "engine/util/term.hpp"
 
 namespace rb::run {
 namespace {
@@ -47,6 +48,7 @@ std::string value_text(const trigger::sample& s, const std::string& name) {
 void reporter::watch_sample(const trigger::watch_def& w, const trigger::sample& s, milliseconds elapsed,
                             const json& state) {
   if (m_opts.quiet) return;
+  ++m_watch_samples;
   milliseconds left = w.lasting > elapsed ? w.lasting - elapsed : milliseconds(0);
   std::string near = closest(w, state, elapsed);
   if (!m_opts.tty) {
@@ -61,11 +63,16 @@ void reporter::watch_sample(const trigger::watch_def& w, const trigger::sample& 
     m_out << "\n";
     m_line_open = false;
   }
-  if (m_watch_lines > 0) m_out << "\033[" << m_watch_lines << "A";  // back to the top of the block
+  if (m_progress_open) {
+    m_out << term::clear_line;
+    m_progress_open = false;
+  }
+  m_out << term::cursor_up(m_watch_lines);  // back to the top of the block
   std::string head = "  " + format_duration(elapsed) + " of " + format_duration(w.lasting) + ", " +
-                     format_duration(left) + " left";
+                     format_duration(left) + " left, " + std::to_string(m_watch_samples) +
+                     (m_watch_samples == 1 ? " sample" : " samples");
   if (!near.empty()) head += " · closest: " + near;
-  m_out << "\r\033[K" << paint(secrets::redact(head), "2") << "\n";
+  m_out << term::clear_line << paint(secrets::redact(head), term::sgr::dim) << "\n";
   for (const auto& m : w.metrics) {
     std::string v = value_text(s, m.name);
     std::string trend = " ";
@@ -85,19 +92,20 @@ void reporter::watch_sample(const trigger::watch_def& w, const trigger::sample& 
     }
     std::string line = "    " + m.name + std::string(m.name.size() < 22 ? 22 - m.name.size() : 1, ' ') + v + " " + trend;
     if (!readers.empty()) line += "   (" + readers + ")";
-    m_out << "\r\033[K" << secrets::redact(line) << "\n";
+    m_out << term::clear_line << secrets::redact(line) << "\n";
   }
   m_watch_lines = w.metrics.size() + 1;
   m_out.flush();
 }
 
 void reporter::watch_finished(const trigger::watch_def& w, const trigger::watch_result& r) {
-  if (m_opts.quiet) return;
+  m_watch_samples = 0;
+  if (m_opts.quiet && r.end == trigger::watch_end::completed) return;  // a decision is news even then
   close_line();
   std::string line = "watch " + w.name + ": " + std::string(trigger::to_string(r.end)) + " after " +
                      std::to_string(r.samples) + (r.samples == 1 ? " sample" : " samples");
   if (!r.trigger.empty()) line += ", trigger '" + r.trigger + "': " + r.reason;
-  m_out << "  " << paint(secrets::redact(line), r.end == trigger::watch_end::completed ? "32" : "31") << "\n";
+  m_out << "  " << paint(secrets::redact(line), r.end == trigger::watch_end::completed ? term::sgr::green : term::sgr::red) << "\n";
   m_out.flush();
 }
 

@@ -6,6 +6,7 @@
 #include "engine/incident/run_end.hpp"
 #include "engine/report/metrics_file.hpp"
 #include "engine/run/cancel.hpp"
+#include "engine/run/command.hpp"
 
 namespace rb::run {
 
@@ -33,11 +34,13 @@ session::session(const runbook_def& book, config cfg, session_options options, r
     db::cluster_options co;
     co.database = "sandbox";
     co.keep = choice.keep_sandbox;
+    auto shown = [&out](shell::process_options& o) { return run_shown(out, o); };  // progress on a terminal
+    co.tools = shown;
     if (m_options.status) *m_options.status << "starting a sandbox PostgreSQL…\n";
     m_cluster = std::make_unique<db::cluster>(co);
     if (book.fixture) {
       if (m_options.status) *m_options.status << "loading fixture " << book.fixture->string() << "\n";
-      m_cluster->run_sql_file(*book.fixture, "sandbox");
+      m_cluster->run_sql_file(*book.fixture, "sandbox", shown);
     }
     resolved_target t;
     t.name = "sandbox";

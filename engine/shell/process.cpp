@@ -248,6 +248,7 @@ process_result run(const process_options& opts) {
   std::optional<clock::time_point> deadline;
   if (opts.timeout.count() > 0) deadline = started + opts.timeout;
   auto next_cancel_check = started + k_tick;
+  auto next_tick = started + opts.tick_every;
   std::optional<clock::time_point> term_at;   // SIGTERM sent to the group
   bool killed = false;                        // SIGKILL sent to the group
   std::optional<clock::time_point> drain_at;  // from here on, only draining the pipes
@@ -266,6 +267,9 @@ process_result run(const process_options& opts) {
       if (result.timed_out || result.cancelled) {
         child.signal_group(SIGTERM);
         term_at = now;
+      } else if (opts.on_tick && now >= next_tick) {
+        next_tick = now + opts.tick_every;
+        opts.on_tick(static_cast<int>(pid), std::chrono::duration_cast<std::chrono::milliseconds>(now - started));
       }
     }
     if (term_at && !killed && now >= *term_at + k_kill_grace &&
@@ -283,6 +287,7 @@ process_result run(const process_options& opts) {
       if (!term_at) {
         if (deadline) wake_at(*deadline);
         if (opts.cancelled && opts.cancel_fd < 0) wake_at(next_cancel_check);
+        if (opts.on_tick) wake_at(next_tick);
       } else if (!killed) {
         wake_at(*term_at + k_kill_grace);
       }

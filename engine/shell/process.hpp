@@ -44,6 +44,10 @@ struct process_options {
   int cancel_fd = -1;
   /// Called with each chunk of output as it is read, before it is trimmed to `output_limit`.
   std::function<void(std::string_view chunk, bool is_stderr)> on_output{};
+  /// Called about every `tick_every` while the child runs (until it is being stopped), on the
+  /// caller's thread, with the child's pid and the time since it started: for progress lines.
+  std::function<void(int pid, std::chrono::milliseconds elapsed)> on_tick{};
+  std::chrono::milliseconds tick_every{250};
 };
 
 /// How a child process ended and what it wrote.

@@ -34,7 +34,7 @@ TEST(ReporterWatch, OnATerminalEachMetricHasALiveLineRedrawnInPlace) {
   auto w = two_metrics();
   r.watch_sample(w, sample{{"success_rate", 0.95}, {"blocked", 0.0}}, 0ms, nlohmann::json::object());
   std::string first = out.str();
-  EXPECT_NE(first.find("0ms of 10m, 10m left"), std::string::npos) << first;
+  EXPECT_NE(first.find("0ms of 10m, 10m left, 1 sample"), std::string::npos) << first;
   EXPECT_NE(first.find("success_rate"), std::string::npos) << first;
   EXPECT_NE(first.find("(degraded)"), std::string::npos) << first;  // the trigger that reads it
   EXPECT_EQ(first.find("\033[3A"), std::string::npos) << first;     // nothing to redraw yet
@@ -46,7 +46,7 @@ TEST(ReporterWatch, OnATerminalEachMetricHasALiveLineRedrawnInPlace) {
   EXPECT_EQ(second.rfind("\033[3A", 0), 0u) << second;  // back up over the block: header + 2 metrics
   EXPECT_NE(second.find("0.85 ↓"), std::string::npos) << second;
   EXPECT_NE(second.find("unread"), std::string::npos) << second;  // blocked was not read this time
-  EXPECT_NE(second.find("3m of 10m, 7m left · closest: 'degraded' holding 2m of 5m"), std::string::npos) << second;
+  EXPECT_NE(second.find("3m of 10m, 7m left, 2 samples · closest: 'degraded' holding 2m of 5m"), std::string::npos) << second;
 
   // A message printed in between leaves the block above it: the next sample draws a new one.
   out.str("");
