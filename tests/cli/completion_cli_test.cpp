@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <sstream>
 
 #include "engine/shell/process.hpp"
@@ -134,6 +135,37 @@ TEST_F(Completion, ZshScriptIsValidZsh) {
   auto r = rb::shell::run(o);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
+}
+
+/// What zsh offers for `line` (ending in the word being completed), from the script in $fpath
+/// through compinit, in an interactive zsh driven by tests/support/zsh_complete.zsh.
+std::vector<std::string> zsh_complete(const fs::path& dir, const std::map<std::string, std::string>& env,
+                                      const std::string& line) {
+  rb::shell::process_options o;
+  o.argv = {"zsh", "-f", std::string(RUNBOOK_SOURCE_DIR) + "/tests/support/zsh_complete.zsh",
+            (dir / "completions").string(), line};
+  o.cwd = dir;
+  o.env = env;
+  o.env["PATH"] = fs::path(RUNBOOK_BINARY).parent_path().string() + ":" + std::getenv("PATH");
+  o.timeout = std::chrono::seconds(60);
+  auto r = rb::shell::run(o);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> out;
+  std::istringstream in(r.out);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+TEST_F(Completion, ZshCompletesThroughCompinitAsATerminalWould) {
+  if (!fs::exists("/usr/bin/zsh")) GTEST_SKIP() << "zsh is not installed (scripts/setup installs it)";
+  EXPECT_EQ(zsh_complete(dir.path(), env(), "runbook reh"), std::vector<std::string>{"rehearse"});
+  EXPECT_EQ(zsh_complete(dir.path(), env(), "runbook run demo.h"), std::vector<std::string>{"demo.hello"});
+  EXPECT_EQ(zsh_complete(dir.path(), env(), "runbook run --dry"), std::vector<std::string>{"--dry-run"});
+  auto audit = zsh_complete(dir.path(), env(), "runbook audit ");
+  EXPECT_TRUE(has(audit, "verify") && has(audit, "head")) << joined(audit);
+  auto all = zsh_complete(dir.path(), env(), "runbook ");
+  for (const char* c : {"list", "run", "rehearse", "incidents", "completion"}) EXPECT_TRUE(has(all, c)) << c << ": " << joined(all);
 }
 
 TEST_F(Completion, UnknownShellIsAUsageError) {
