@@ -120,6 +120,15 @@ TEST(Package, InstallsWithAptRunsFromUsrBinAndIsRemovedAgain) {
                            "COMMANDS AND THEIR OPTIONS", "runbook run", "--dry-run", "/usr/share/runbook/runbooks"})
     EXPECT_NE(man.out.find(text), std::string::npos) << text << " not in man runbook:\n" << man.out;
 
+  // The installed units run the installed binary and name the installed man page; systemd
+  // accepts them without a word (they are installed, not enabled).
+  auto units = run({"systemd-analyze", "verify", "/usr/lib/systemd/system/runbook-scheduler.service",
+                    "/usr/lib/systemd/system/runbook-schedule.service", "/usr/lib/systemd/system/runbook-schedule.timer"},
+                   {}, dir.path());
+  EXPECT_EQ(units.exit_code, 0) << units.out << units.err;
+  EXPECT_EQ(units.out + units.err, "");
+  EXPECT_NE(run({"systemctl", "is-enabled", "runbook-scheduler.service"}).out, "enabled\n");
+
   // From an empty directory, with a state dir of its own: the shipped runbooks and the stdlib
   // come from /usr/share/runbook.
   temp_dir work{"rb-package-run"};
