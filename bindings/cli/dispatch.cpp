@@ -8,6 +8,7 @@
 
 #include "bindings/cli/alert_commands.hpp"
 #include "bindings/cli/commands.hpp"
+#include "bindings/cli/completion_command.hpp"
 #include "bindings/cli/incident_commands.hpp"
 #include "bindings/cli/options.hpp"
 #include "engine/db/dsn.hpp"
@@ -63,6 +64,8 @@ const std::vector<command>& commands() {
        {{"incidents", "list open incidents (--all, --json; --follow advances escalations)"}}},
       {"ack", cmd_ack, {{"ack ID", "acknowledge an incident: its escalation stops climbing (--by, --note)"}}},
       {"resolve", cmd_resolve, {{"resolve ID", "resolve an incident (--note); resolving twice does nothing"}}},
+      {"completion", cmd_completion,
+       {{"completion bash|zsh", "print the shell completion script (commands, options, runbook names)"}}},
   };
   return table;
 }
@@ -129,6 +132,16 @@ void hide_dsn_passwords(int argc, char** argv) {
 }
 
 }  // namespace
+
+std::vector<command_info> command_table() {
+  std::vector<command_info> out;
+  for (const auto& c : commands()) {
+    command_info info{c.name, {}, c.run};
+    for (const auto& [usage, what] : c.help) info.help.emplace_back(usage, what);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
 
 int dispatch(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
