@@ -30,7 +30,7 @@ struct command {
 const std::vector<command>& commands() {
   static const std::vector<command> table = {
       {"list", cmd_list, {{"list", "list the runbooks on the search path"}}},
-      {"show", cmd_show, {{"show NAME", "show a runbook's params, phases and steps (--format text|json)"}}},
+      {"show", cmd_show, {{"show NAME", "show a runbook's params, phases, steps and watches (--json, --format dot|mermaid)"}}},
       {"init", cmd_init,
        {{"init [DIR]", "set up a runbook repository: runbooks/, .luarc.json (editor completion)\n"
                        "and .luacheckrc; existing files are kept"}}},
@@ -78,6 +78,10 @@ Commands:
 )";
 
 constexpr const char* k_more = R"(
+New here? 'runbook init' sets up a repository, 'runbook new NAME' writes a runbook that runs,
+'runbook run NAME --sandbox --yes' tries it on a throwaway PostgreSQL, and 'runbook rehearse
+NAME --sandbox' proves its rollback.
+
 Runbooks are found in ./runbooks and in the directories of RUNBOOK_PATH (colon-separated);
 runbook "migration.centralized" lives in runbooks/migration/centralized.lua.
 State (the audit log, audit.jsonl) lives in --state-dir, $RUNBOOK_STATE_DIR,
