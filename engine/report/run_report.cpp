@@ -245,6 +245,9 @@ class builder {
     p.steps.push_back({});
     p.steps.back().phase = phase;
     p.steps.back().name = step;
+    // Not a step that ran: a place for the phase's own statements (BEGIN, COMMIT, a guard's
+    // queries), so it never reads as an unfinished step.
+    if (name.empty()) p.steps.back().status = "phase statements";
     return p.steps.back();
   }
 
