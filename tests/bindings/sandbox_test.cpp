@@ -201,6 +201,23 @@ TEST_F(Sandbox, DeniesPackageAndLoadlib) {
   EXPECT_THAT(e.message, HasSubstr("'package'"));
 }
 
+TEST_F(Sandbox, DeniesWhatTheEditorSetupSaysIsNotThere) {
+  // The .luarc.json `runbook init` writes tells the language server these libraries are absent
+  // (runtime.builtin "disable"); the sandbox must really deny every one of them.
+  for (const char* name : {"io", "debug", "package", "ffi", "jit", "utf8"}) {
+    outcome o = run(std::string("return ") + name);
+    EXPECT_FALSE(o.ok()) << "the global '" << name << "' is reachable: " << o.values.dump();
+  }
+  outcome t = run("return table.new == nil, table.clear == nil, string.buffer == nil, os.execute == nil");
+  ASSERT_TRUE(t.ok()) << t.error->describe();
+  EXPECT_EQ(t.values, json::parse("[true, true, true, true]"));
+  for (const char* mod : {"io", "os", "debug", "package", "ffi", "jit", "jit.util", "jit.profile", "string.buffer",
+                          "table.new", "table.clear", "utf8"}) {
+    outcome o = run("return require(...)", {mod});
+    EXPECT_FALSE(o.ok()) << "require '" << mod << "' returned " << o.values.dump();
+  }
+}
+
 TEST_F(Sandbox, DeniesDofile) {
   fs::path file = dir.write("outside.lua", "return 42");
   step_error e = error_of("return dofile(...)", {file.string()});

@@ -52,22 +52,14 @@ std::string due_of(const nlohmann::json& start) {
 /// Starts `runbook args...` in the sandbox's directory with stderr to `log` (the scheduler's log).
 pid_t spawn_logged(const cli_sandbox& cli, const std::vector<std::string>& args, const std::filesystem::path& log) {
   auto env = cli.env();
-  std::vector<std::string> all{RUNBOOK_BINARY};
-  all.insert(all.end(), args.begin(), args.end());
   pid_t pid = ::fork();
   if (pid == 0) {
-    if (::chdir(cli.dir().c_str()) != 0) ::_exit(127);
-    for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
     int devnull = ::open("/dev/null", O_RDWR);
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(devnull, 0);
     ::dup2(devnull, 1);
     ::dup2(out, 2);
-    ::execv(RUNBOOK_BINARY, argv.data());
-    ::_exit(127);
+    rb::testing::exec_runbook(cli.dir(), env, args);
   }
   return pid;
 }

@@ -39,22 +39,27 @@ rb::shell::process_result cli_sandbox::run(const std::vector<std::string>& args,
 pid_t cli_sandbox::spawn(const std::vector<std::string>& args, std::map<std::string, std::string> extra) const {
   auto env = this->env();
   for (auto& [k, v] : extra) env[k] = v;
-  std::vector<std::string> all{RUNBOOK_BINARY};
-  all.insert(all.end(), args.begin(), args.end());
   pid_t pid = ::fork();
   if (pid == 0) {
-    if (::chdir(m_dir.c_str()) != 0) ::_exit(127);
-    for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
     int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, 0);
     ::dup2(devnull, 1);
-    ::execv(RUNBOOK_BINARY, argv.data());
-    ::_exit(127);
+    exec_runbook(m_dir, env, args);
   }
   return pid;
+}
+
+void exec_runbook(const std::filesystem::path& dir, const std::map<std::string, std::string>& env,
+                  const std::vector<std::string>& args) {
+  if (::chdir(dir.c_str()) != 0) ::_exit(127);
+  for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+  std::vector<std::string> all{RUNBOOK_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(RUNBOOK_BINARY, argv.data());
+  ::_exit(127);
 }
 
 bool cli_sandbox::wait_for(const std::string& event, const std::string& step, std::chrono::milliseconds limit) const {

@@ -15,6 +15,11 @@
 
 namespace rb::testing {
 
+/// In a forked child: enters `dir`, sets `env`, and executes `runbook args...`; never returns
+/// (exit 127 when it cannot). The caller arranges the child's file descriptors first.
+[[noreturn]] void exec_runbook(const std::filesystem::path& dir, const std::map<std::string, std::string>& env,
+                               const std::vector<std::string>& args);
+
 /// A working directory with runbooks/ and a private state dir, and a way to run the CLI in it.
 class cli_sandbox {
  public:

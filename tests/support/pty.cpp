@@ -17,8 +17,6 @@ pty_result run_on_pty(const cli_sandbox& cli, const std::vector<std::string>& ar
   auto env = cli.env();
   env["TERM"] = "xterm";
   for (auto& [k, v] : extra) env[k] = v;
-  std::vector<std::string> all{RUNBOOK_BINARY};
-  all.insert(all.end(), args.begin(), args.end());
   winsize ws{};
   ws.ws_row = 40;
   ws.ws_col = 120;
@@ -26,15 +24,7 @@ pty_result run_on_pty(const cli_sandbox& cli, const std::vector<std::string>& ar
   pid_t pid = ::forkpty(&master, nullptr, nullptr, &ws);
   pty_result res;
   if (pid < 0) return res;
-  if (pid == 0) {
-    if (::chdir(cli.dir().c_str()) != 0) ::_exit(127);
-    for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(RUNBOOK_BINARY, argv.data());
-    ::_exit(127);
-  }
+  if (pid == 0) exec_runbook(cli.dir(), env, args);
   auto until = std::chrono::steady_clock::now() + limit;
   int status = 0;
   bool reaped = false, killed = false;
